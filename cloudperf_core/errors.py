@@ -1,0 +1,76 @@
+"""One error tree for everything cloudperf raises.
+
+Adapters translate driver exceptions into these at their boundary (``raise ... from exc``);
+callers catch :class:`CloudperfError` or one of its subclasses, never driver types.
+"""
+
+from __future__ import annotations
+
+
+class CloudperfError(Exception):
+    """Root of every error cloudperf raises on purpose."""
+
+
+class InvalidSpecError(CloudperfError, ValueError):
+    """A probe or discovery spec, a target, or an option is not acceptable."""
+
+
+class FpingParseError(CloudperfError):
+    """A line of fping output could not be understood (strict mode).
+
+    Carries the 1-based ``line_no`` and the offending ``line`` so the user can find it.
+    """
+
+    def __init__(self, line_no: int, line: str, reason: str = "unrecognised line") -> None:
+        self.line_no = line_no
+        self.line = line
+        self.reason = reason
+        super().__init__(f"fping output line {line_no}: {reason}: {line!r}")
+
+
+class FpingNotFoundError(CloudperfError):
+    """The fping binary is missing."""
+
+
+class FpingError(CloudperfError):
+    """fping refused to run (usage error) or failed (system error); carries its message."""
+
+    def __init__(self, message: str, exit_code: int | None = None) -> None:
+        self.exit_code = exit_code
+        super().__init__(message)
+
+
+class ProbePermissionError(FpingError):
+    """fping ran but could not send probes (e.g. no raw-socket permission)."""
+
+
+class RunnerTimeoutError(CloudperfError):
+    """An fping batch did not finish before its deadline; the process was killed."""
+
+
+class ReportRejectedError(CloudperfError):
+    """A report failed validation; ``reason`` is safe to return to the sender (4xx)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class BackendError(CloudperfError):
+    """A storage, queue or cache backend failed in a way a retry will not fix."""
+
+
+class BackendUnavailableError(BackendError):
+    """A transient backend failure (connection refused, timeout, throttling): safe to retry."""
+
+
+class BackendConfigError(BackendError):
+    """A backend URL or option is wrong, or no adapter is installed for its scheme."""
+
+
+class NotFoundError(CloudperfError):
+    """A requested object (lease, job, user, probe) does not exist or has expired."""
+
+
+class AuthError(CloudperfError):
+    """A token or password was not accepted."""

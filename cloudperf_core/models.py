@@ -1,0 +1,251 @@
+"""Typed messages of cloudperf: specs, jobs, reports, results, stats.
+
+Everything that crosses a process, queue or storage boundary is a ``msgspec.Struct`` so it
+encodes to JSON/MessagePack and validates on decode. RTTs are integers in microseconds
+(``*_us``); human-facing output converts to milliseconds.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+# --- what to measure ----------------------------------------------------------------------
+
+
+class ProbeSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One latency measurement: ``count`` echo requests to each target.
+
+    ``period_ms`` is the gap between probes to the same target (fping ``-p``), ``interval_ms``
+    the gap between any two packets (fping ``-i``, so the total packet rate is
+    ``1000 / interval_ms``), ``timeout_ms`` how long a reply may take (fping ``-t``; it is
+    independent of the period: a reply after the next probe was sent still counts).
+    """
+
+    targets: tuple[str, ...]
+    count: int = 10
+    period_ms: int = 1000
+    timeout_ms: int = 1000
+    interval_ms: int = 10
+    size_bytes: int = 56
+    retries: int = 0
+    ip_version: Literal[4, 6] | None = None
+    source_address: str | None = None
+
+
+class DiscoverySpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Find reachable addresses in a range: ``start``-``end`` or a CIDR in ``start``."""
+
+    start: str
+    end: str | None = None
+    max_hosts: int = 256
+    timeout_ms: int = 500
+    retries: int = 1
+    interval_ms: int = 10
+    source_address: str | None = None
+
+
+class Job(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag="latency"):
+    """A structured latency job handed to a probe (never a command string)."""
+
+    job_id: str
+    source: str
+    spec: ProbeSpec
+    issued_at_ms: int = 0
+
+
+class DiscoveryJob(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag="discovery"):
+    """A structured discovery job handed to a probe."""
+
+    job_id: str
+    source: str
+    spec: DiscoverySpec
+    issued_at_ms: int = 0
+
+
+AnyJob = Job | DiscoveryJob
+
+
+class LeasedJob(msgspec.Struct, frozen=True, kw_only=True):
+    """A job a worker holds until ``lease_expires_at_ms``; ``lease_id`` acknowledges it."""
+
+    job: AnyJob
+    lease_id: str
+    lease_expires_at_ms: int
+    deliveries: int = 1
+
+
+# --- what fping told us -------------------------------------------------------------------
+
+
+class TargetResult(msgspec.Struct, kw_only=True):
+    """Everything fping said about one target in one run.
+
+    ``sent``/``received`` are ``None`` when fping printed no counts (default, ``-a``, ``-u``
+    modes, or a name that never resolved). ``rtts_us`` holds one entry per probe position,
+    ``None`` for a lost probe, or is ``None`` as a whole when fping printed no per-probe values.
+    ``min_us``/``avg_us``/``max_us`` are fping's own summary where it printed one.
+    ``alive`` is fping's verdict in default/``-a``/``-u`` modes.
+    """
+
+    target: str
+    sent: int | None = None
+    received: int | None = None
+    duplicates: int = 0
+    rtts_us: list[int | None] | None = None
+    min_us: int | None = None
+    avg_us: int | None = None
+    max_us: int | None = None
+    alive: bool | None = None
+    errors: list[str] = msgspec.field(default_factory=list)
+
+    @property
+    def loss_ratio(self) -> float | None:
+        """``(sent - received) / sent`` clamped to [0, 1]; ``None`` when nothing was sent."""
+        if not self.sent or self.received is None:
+            return None
+        lost = self.sent - min(self.received, self.sent)
+        return lost / self.sent
+
+
+class ParseWarning(msgspec.Struct, frozen=True):
+    """A line the lenient parser could not understand (kept, never dropped)."""
+
+    line_no: int
+    line: str
+    reason: str = "unrecognised line"
+
+
+class FpingOutput(msgspec.Struct, kw_only=True):
+    """The parse of one fping run: targets in fping's order, plus what did not parse.
+
+    ``fatal`` holds fping's own usage/system error lines (``fping: ...``).
+    """
+
+    targets: list[TargetResult]
+    warnings: list[ParseWarning] = msgspec.field(default_factory=list)
+    fatal: list[str] = msgspec.field(default_factory=list)
+
+
+# --- statistics ---------------------------------------------------------------------------
+
+
+class LatencyStats(msgspec.Struct, kw_only=True):
+    """Loss and latency of one target (or group), RTT figures in microseconds.
+
+    Exact over raw samples for one batch; from the merged sketch (<= 1 % relative error on
+    percentiles; count, min, max, mean exact) across batches, time and groups.
+    """
+
+    sent: int = 0
+    received: int = 0
+    duplicates: int = 0
+    loss_ratio: float | None = None
+    min_us: float | None = None
+    mean_us: float | None = None
+    max_us: float | None = None
+    stddev_us: float | None = None
+    jitter_us: float | None = None
+    p50_us: float | None = None
+    p70_us: float | None = None
+    p90_us: float | None = None
+    p95_us: float | None = None
+    p99_us: float | None = None
+
+
+# --- reports and storage ------------------------------------------------------------------
+
+
+class MeasurementReport(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """What a probe (or ``cloudperf measure``) produced for one job: the unit of ingest.
+
+    ``report_id`` is chosen by the producer and makes ingest idempotent: a report sent twice
+    is stored once.
+    """
+
+    report_id: str
+    source: str
+    started_at_ms: int
+    spec: ProbeSpec
+    results: list[TargetResult]
+    job_id: str | None = None
+    finished_at_ms: int | None = None
+
+
+class WindowAggregate(msgspec.Struct, kw_only=True):
+    """Exact counts plus the sketch for one (source, target, time window).
+
+    Everything here merges exactly except the percentiles, which come from ``sketch``
+    (``LatencySketch.to_bytes()``). ``rtt_sumsq_us2`` keeps stddev exact across merges;
+    ``jitter_sum_us``/``jitter_pairs`` keep jitter (mean absolute consecutive difference
+    within each batch) exact across merges.
+    """
+
+    source: str
+    target: str
+    window_start_s: int
+    window_s: int
+    sent: int = 0
+    received: int = 0
+    duplicates: int = 0
+    rtt_sum_us: int = 0
+    rtt_sumsq_us2: float = 0.0
+    rtt_min_us: int | None = None
+    rtt_max_us: int | None = None
+    jitter_sum_us: int = 0
+    jitter_pairs: int = 0
+    sketch: bytes = b""
+
+
+class StatsQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """Which windows to merge: optional source/target filters and a time range in seconds."""
+
+    sources: tuple[str, ...] | None = None
+    targets: tuple[str, ...] | None = None
+    since_s: int | None = None
+    until_s: int | None = None
+
+
+GroupBy = Literal["pair", "target", "source", "overall"]
+
+
+class GroupStats(msgspec.Struct, kw_only=True):
+    """Merged stats of one group (``source``/``target`` set as the grouping requires)."""
+
+    source: str | None
+    target: str | None
+    stats: LatencyStats
+    windows: int = 0
+
+
+class ReportWindows(msgspec.Struct, kw_only=True):
+    """The window rows one report contributes; the store writes them once per report id."""
+
+    report_id: str
+    windows: list[WindowAggregate]
+
+
+class ReceivedMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """A message taken from a queue under a lease; ``receipt`` acknowledges or releases it."""
+
+    body: bytes
+    receipt: str
+    message_id: str
+    deliveries: int = 1
+
+
+class ProcessResult(msgspec.Struct, frozen=True, kw_only=True):
+    """How one fping process ended."""
+
+    argv: tuple[str, ...]
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+
+
+class IngestOutcome(msgspec.Struct, kw_only=True):
+    """Which report ids a store wrote now and which it had already ingested."""
+
+    ingested: list[str] = msgspec.field(default_factory=list)
+    duplicates: list[str] = msgspec.field(default_factory=list)
