@@ -7,7 +7,7 @@ an adapter against its port where the two are wired (``backends.py``, tests, Lam
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from cloudperf_core.models import (
     AnyJob,
@@ -117,3 +117,14 @@ class ProcessExecutor(Protocol):
     async def run(self, argv: Sequence[str], *, deadline_s: float) -> ProcessResult:
         """Run to completion; on deadline, kill it and raise RunnerTimeoutError."""
         ...
+
+
+@runtime_checkable
+class Migratable(Protocol):
+    """A backend with a versioned schema (``cloudperf db migrate``)."""
+
+    async def migrate(self) -> list[int]:
+        """Apply pending migrations idempotently; return the versions applied now."""
+        ...
+
+    async def schema_version(self) -> int: ...
