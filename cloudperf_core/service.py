@@ -1,0 +1,242 @@
+"""Use-cases: measure, ingest reports, drain the report queue, query merged stats.
+
+They await ports only (store, queue, runner, clock) and hold no state of their own, so the CLI,
+the Lambda entrypoints and tests wire them to whichever adapters they like.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import msgspec
+
+from cloudperf_core import aggregate
+from cloudperf_core.errors import BackendUnavailableError, CloudperfError, ReportRejectedError
+from cloudperf_core.models import (
+    GroupBy,
+    GroupStats,
+    IngestOutcome,
+    MeasurementReport,
+    ProbeSpec,
+    StatsQuery,
+    TargetResult,
+)
+from cloudperf_core.ports import Clock, MeasurementStore, ReportQueue
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WINDOW_S = 60
+MAX_REPORT_ID_LEN = 128
+# Report ids travel in URLs, logs and SQL keys: keep them to a boring charset.
+_REPORT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+# A sane upper bound for one RTT (1 hour): anything above is a corrupted report.
+_MAX_RTT_US = 3_600_000_000
+
+_report_decoder = msgspec.json.Decoder(MeasurementReport)
+_report_encoder = msgspec.json.Encoder()
+
+
+class Runner(Protocol):
+    """What ``measure`` needs from :class:`cloudperf_core.runner.FpingRunner`."""
+
+    async def measure(
+        self, spec: ProbeSpec, *, on_progress: Callable[[int, int], None] | None = None
+    ) -> list[TargetResult]: ...
+
+
+class BatchResult(msgspec.Struct, kw_only=True):
+    """What one pass over the report queue did, message by message."""
+
+    received: int = 0
+    ingested: list[str] = msgspec.field(default_factory=list)
+    duplicates: list[str] = msgspec.field(default_factory=list)
+    failed: dict[str, str] = msgspec.field(default_factory=dict)  # message_id -> reason
+
+
+# --- reports ------------------------------------------------------------------------------
+
+
+def new_report_id() -> str:
+    return uuid.uuid4().hex
+
+
+def encode_report(report: MeasurementReport) -> bytes:
+    return _report_encoder.encode(report)
+
+
+def decode_report(body: bytes | str) -> MeasurementReport:
+    """Decode and validate one report; any problem is a ReportRejectedError with the reason."""
+    try:
+        report = _report_decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        raise ReportRejectedError(f"malformed report: {exc}") from exc
+    validate_report(report)
+    return report
+
+
+def validate_report(report: MeasurementReport) -> None:
+    """Reject reports whose numbers cannot be true; the reason is safe to send back (4xx)."""
+    rid = report.report_id
+    if not rid or len(rid) > MAX_REPORT_ID_LEN or not _REPORT_ID_RE.match(rid):
+        raise ReportRejectedError(
+            f"report_id must be 1..{MAX_REPORT_ID_LEN} characters of [A-Za-z0-9._:-]"
+        )
+    if not report.source or len(report.source) > 255:
+        raise ReportRejectedError("source must be a non-empty name of at most 255 characters")
+    if report.started_at_ms < 0:
+        raise ReportRejectedError("started_at_ms must not be negative")
+    for result in report.results:
+        _validate_result(result)
+
+
+def _validate_result(r: TargetResult) -> None:
+    where = f"target {r.target!r}"
+    if not r.target or len(r.target) > 255:
+        raise ReportRejectedError("target must be a non-empty name of at most 255 characters")
+    if r.duplicates < 0:
+        raise ReportRejectedError(f"{where}: duplicates must not be negative")
+    if r.sent is None:
+        if r.received is not None or r.rtts_us:
+            raise ReportRejectedError(f"{where}: received or rtts without sent")
+        return
+    if r.sent < 0 or r.received is None or r.received < 0:
+        raise ReportRejectedError(f"{where}: sent and received must be non-negative counts")
+    if r.received > r.sent:
+        raise ReportRejectedError(
+            f"{where}: received {r.received} > sent {r.sent} (duplicates are not receptions)"
+        )
+    if r.rtts_us is not None:
+        if len(r.rtts_us) != r.sent:
+            raise ReportRejectedError(f"{where}: {len(r.rtts_us)} rtts for {r.sent} probes sent")
+        got = [v for v in r.rtts_us if v is not None]
+        if len(got) != r.received:
+            raise ReportRejectedError(
+                f"{where}: {len(got)} rtts present but received is {r.received}"
+            )
+        if any(v < 0 or v > _MAX_RTT_US for v in got):
+            raise ReportRejectedError(f"{where}: rtt out of range 0..{_MAX_RTT_US} us")
+
+
+def split_report(report: MeasurementReport, max_bytes: int) -> list[MeasurementReport]:
+    """Split a report by targets so each encoded part fits ``max_bytes``.
+
+    Part ids derive from the report id and the split, so re-sending the same report yields
+    the same parts and ingest stays idempotent. A single target too large to fit is refused.
+    """
+    if len(encode_report(report)) <= max_bytes:
+        return [report]
+    parts = 2
+    n = len(report.results)
+    while parts <= n:
+        size = -(-n // parts)
+        chunks = [report.results[i : i + size] for i in range(0, n, size)]
+        out = [
+            msgspec.structs.replace(
+                report, report_id=f"{report.report_id}.{i + 1}of{len(chunks)}", results=chunk
+            )
+            for i, chunk in enumerate(chunks)
+        ]
+        if all(len(encode_report(p)) <= max_bytes for p in out):
+            return out
+        parts *= 2
+    raise ReportRejectedError(
+        f"report {report.report_id}: one target's results exceed {max_bytes} bytes"
+    )
+
+
+# --- use-cases ----------------------------------------------------------------------------
+
+
+async def measure(
+    runner: Runner,
+    spec: ProbeSpec,
+    *,
+    source: str,
+    clock: Clock,
+    on_progress: Callable[[int, int], None] | None = None,
+    job_id: str | None = None,
+) -> MeasurementReport:
+    """Run one measurement and wrap it in a report with a fresh id."""
+    started_at_ms = clock.now_ms()
+    results = await runner.measure(spec, on_progress=on_progress)
+    return MeasurementReport(
+        report_id=new_report_id(),
+        source=source,
+        started_at_ms=started_at_ms,
+        finished_at_ms=clock.now_ms(),
+        spec=spec,
+        results=results,
+        job_id=job_id,
+    )
+
+
+async def ingest_reports(
+    store: MeasurementStore,
+    reports: Sequence[MeasurementReport],
+    *,
+    window_s: int = DEFAULT_WINDOW_S,
+) -> IngestOutcome:
+    """Validate reports and write their window aggregates, idempotently by report id."""
+    for report in reports:
+        validate_report(report)
+    batch = [aggregate.windows_for_report(r, window_s) for r in reports]
+    return await store.ingest(batch)
+
+
+async def process_report_batch(
+    queue: ReportQueue,
+    store: MeasurementStore,
+    *,
+    max_messages: int = 10,
+    visibility_s: float = 30,
+    window_s: int = DEFAULT_WINDOW_S,
+) -> BatchResult:
+    """Take one batch off the report queue, ingest it, ack what is stored, release the rest.
+
+    A message that does not decode or validate is released so the queue's redrive policy
+    moves it to the dead-letter queue; nothing is acknowledged before it is stored, so a crash
+    anywhere here means redelivery, which the store's report-id check makes harmless.
+    """
+    messages = await queue.receive(max_messages, visibility_s)
+    result = BatchResult(received=len(messages))
+    good: list[tuple[str, MeasurementReport]] = []
+    bad: list[str] = []
+    for msg in messages:
+        try:
+            good.append((msg.receipt, decode_report(msg.body)))
+        except ReportRejectedError as exc:
+            log.warning("rejecting message %s: %s", msg.message_id, exc.reason)
+            result.failed[msg.message_id] = exc.reason
+            bad.append(msg.receipt)
+    if good:
+        try:
+            outcome = await ingest_reports(store, [r for _, r in good], window_s=window_s)
+        except CloudperfError as exc:
+            # Leave them for redelivery; the store wrote all or nothing.
+            log.warning("ingest of %d reports failed: %s", len(good), exc)
+            await queue.release([receipt for receipt, _ in good])
+            for msg in messages:
+                result.failed.setdefault(msg.message_id, str(exc))
+            if bad:
+                await queue.release(bad)
+            if isinstance(exc, BackendUnavailableError):
+                raise
+            return result
+        result.ingested = outcome.ingested
+        result.duplicates = outcome.duplicates
+        await queue.ack([receipt for receipt, _ in good])
+    if bad:
+        await queue.release(bad)
+    return result
+
+
+async def query_stats(
+    store: MeasurementStore, query: StatsQuery, group_by: GroupBy = "pair"
+) -> list[GroupStats]:
+    """Merged stats per group over the query's windows (sketches merged, never averaged)."""
+    windows = await store.fetch_windows(query)
+    return aggregate.group_stats(windows, group_by)
