@@ -74,3 +74,7 @@ class NotFoundError(CloudperfError):
 
 class AuthError(CloudperfError):
     """A token or password was not accepted."""
+
+
+class SketchDecodeError(CloudperfError):
+    """Bytes given to ``LatencySketch.from_bytes`` are not a valid serialized sketch."""
