@@ -249,3 +249,16 @@ class IngestOutcome(msgspec.Struct, kw_only=True):
 
     ingested: list[str] = msgspec.field(default_factory=list)
     duplicates: list[str] = msgspec.field(default_factory=list)
+
+
+# --- sessions -----------------------------------------------------------------------------
+
+
+class Session(msgspec.Struct, frozen=True, kw_only=True):
+    """A login session, keyed by a hash of its token (the token itself is never stored)."""
+
+    token_hash: str
+    user: str
+    role: str
+    created_at_ms: int
+    expires_at_ms: int

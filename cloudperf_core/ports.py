@@ -16,6 +16,7 @@ from cloudperf_core.models import (
     ProcessResult,
     ReceivedMessage,
     ReportWindows,
+    Session,
     StatsQuery,
     WindowAggregate,
 )
@@ -128,3 +129,73 @@ class Migratable(Protocol):
         ...
 
     async def schema_version(self) -> int: ...
+
+
+class SessionStore(Protocol):
+    """Login sessions keyed by a hash of the token (callers hash; the token is never stored)."""
+
+    async def create(self, token_hash: str, user: str, role: str, ttl_s: float) -> Session:
+        """Store (or replace) the session; it disappears ``ttl_s`` seconds from now."""
+        ...
+
+    async def get(self, token_hash: str) -> Session | None:
+        """The live session, or ``None`` if unknown, revoked or expired."""
+        ...
+
+    async def revoke(self, token_hash: str) -> None:
+        """End the session now (no error if it does not exist)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class LivenessTracker(Protocol):
+    """When each probe was last seen (milliseconds since the epoch)."""
+
+    async def seen(self, probe_id: str, at_ms: int) -> None:
+        """Record a sign of life; an older ``at_ms`` never moves the last-seen time back."""
+        ...
+
+    async def last_seen(self, probe_ids: Sequence[str]) -> dict[str, int]:
+        """Last-seen times of the given probes; probes never seen are absent."""
+        ...
+
+    async def alive_since(self, since_ms: int) -> list[str]:
+        """Ids (sorted) of the probes seen at or after ``since_ms``."""
+        ...
+
+    async def forget(self, before_ms: int) -> int:
+        """Drop probes last seen before ``before_ms``; return how many were dropped."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class RateCounters(Protocol):
+    """Rolling per-minute counters; buckets older than the backend's horizon are dropped."""
+
+    async def hit(self, name: str, at_ms: int, amount: int = 1) -> int:
+        """Add ``amount`` to the minute containing ``at_ms``; return that minute's new count."""
+        ...
+
+    async def per_minute(self, name: str, since_ms: int, until_ms: int) -> list[tuple[int, int]]:
+        """``(minute_start_ms, count)`` of non-empty minutes starting in [since, until), sorted."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class RotationCursors(Protocol):
+    """Per-source round-robin positions (e.g. which destination a source measures next)."""
+
+    async def next(self, source: str, modulo: int) -> int:
+        """The source's cursor modulo ``modulo``, advanced by one atomically (0 first)."""
+        ...
+
+    async def get(self, source: str) -> int:
+        """How many times ``next`` ran for the source since it was created or reset."""
+        ...
+
+    async def reset(self, source: str) -> None: ...
+
+    async def close(self) -> None: ...
