@@ -1,0 +1,1 @@
+"""cloudperf benchmarks: each module compares against a baseline in the same run."""

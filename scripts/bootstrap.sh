@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Shared setup for scripts/demo and scripts/test: fping from Debian, a virtualenv in .venv
+# with cloudperf installed editable. Safe to run again; it only does what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v fping >/dev/null 2>&1 && [ -z "${CLOUDPERF_FPING:-}" ]; then
+  echo "== installing fping (apt-get)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fping >/dev/null
+fi
+
+extras="${1:-}"
+stamp=".venv/.installed${extras:+-$extras}"
+if [ ! -x .venv/bin/python ]; then
+  echo "== creating .venv"
+  python3 -m venv .venv
+fi
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "== installing cloudperf${extras:+[$extras]} into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".${extras:+[$extras]}"
+  touch "$stamp"
+fi
