@@ -1,0 +1,393 @@
+"""In-memory fakes of every port, plus the clocks.
+
+They hold state in plain dicts, so they are for tests, examples and one-shot runs only; each
+behaves like the real adapters as far as the contract suites can tell (leases lapse on the
+injected :class:`Clock`, reports are idempotent by id, messages dead-letter after
+``max_receives`` deliveries). ``memory://`` opens a fresh, empty instance for any port.
+
+>>> clock = FakeClock()
+>>> jobs = InMemoryJobQueue(clock=clock)
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import anyio.lowlevel
+import msgspec
+
+from cloudperf_core.aggregate import merge_windows
+from cloudperf_core.clock import SystemClock
+from cloudperf_core.errors import BackendConfigError, BackendError, NotFoundError
+from cloudperf_core.models import (
+    AnyJob,
+    IngestOutcome,
+    LeasedJob,
+    ReceivedMessage,
+    ReportWindows,
+    StatsQuery,
+    WindowAggregate,
+)
+from cloudperf_core.ports import Clock
+
+__all__ = [
+    "FakeClock",
+    "InMemoryCache",
+    "InMemoryJobQueue",
+    "InMemoryMeasurementStore",
+    "InMemoryReportQueue",
+    "SystemClock",
+    "open_backend",
+]
+
+
+class FakeClock:
+    """A clock that moves only when told: :meth:`advance`, or :meth:`sleep` (which advances).
+
+    ``sleep`` still yields to the event loop once, so other tasks get to run.
+    """
+
+    def __init__(self, start_ms: int = 1_700_000_000_000) -> None:
+        self._now_ms = start_ms
+
+    def now_ms(self) -> int:
+        return self._now_ms
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("a clock does not go backwards")
+        self._now_ms += round(seconds * 1000)
+
+    async def sleep(self, seconds: float) -> None:
+        self.advance(max(seconds, 0.0))
+        await anyio.lowlevel.checkpoint()
+
+
+def _ms(seconds: float) -> int:
+    if seconds < 0:
+        raise ValueError(f"a duration cannot be negative: {seconds}")
+    return round(seconds * 1000)
+
+
+# --- measurement store ---------------------------------------------------------------------
+
+_WindowKey = tuple[str, str, int, int]
+
+
+def _key(w: WindowAggregate) -> _WindowKey:
+    return (w.source, w.target, w.window_start_s, w.window_s)
+
+
+def matches(query: StatsQuery, w: WindowAggregate) -> bool:
+    """Whether a window row passes the query's filters (``None`` = no filter, ``()`` = none)."""
+    if query.sources is not None and w.source not in query.sources:
+        return False
+    if query.targets is not None and w.target not in query.targets:
+        return False
+    if query.since_s is not None and w.window_start_s < query.since_s:
+        return False
+    return query.until_s is None or w.window_start_s < query.until_s
+
+
+class InMemoryMeasurementStore:
+    """Window rows in a dict keyed by (source, target, window_start_s, window_s)."""
+
+    def __init__(self) -> None:
+        self._rows: dict[_WindowKey, WindowAggregate] = {}
+        self._ingested: set[str] = set()
+
+    async def ingest(self, batch: Sequence[ReportWindows]) -> IngestOutcome:
+        await anyio.lowlevel.checkpoint()
+        outcome = IngestOutcome()
+        new_ids: set[str] = set()
+        staged: dict[_WindowKey, WindowAggregate] = {}
+        for report in batch:
+            if report.report_id in self._ingested or report.report_id in new_ids:
+                outcome.duplicates.append(report.report_id)
+                continue
+            new_ids.add(report.report_id)
+            outcome.ingested.append(report.report_id)
+            for window in report.windows:
+                key = _key(window)
+                current = staged.get(key)
+                if current is None:
+                    current = self._rows.get(key)
+                staged[key] = (
+                    merge_windows(current, window)
+                    if current is not None
+                    else msgspec.structs.replace(window)
+                )
+        # Everything above may raise; only now is the batch applied, so it is all or nothing.
+        self._rows.update(staged)
+        self._ingested.update(new_ids)
+        return outcome
+
+    async def fetch_windows(self, query: StatsQuery) -> list[WindowAggregate]:
+        await anyio.lowlevel.checkpoint()
+        rows = [msgspec.structs.replace(w) for w in self._rows.values() if matches(query, w)]
+        rows.sort(key=_key)
+        return rows
+
+    async def close(self) -> None:
+        pass
+
+
+# --- job queue -----------------------------------------------------------------------------
+
+
+@dataclass
+class _JobEntry:
+    job: AnyJob
+    visible_at_ms: int = 0
+    deliveries: int = 0
+    lease_id: str | None = None
+
+
+class InMemoryJobQueue:
+    """Jobs in issue order; a lease hides a job until ``lease_s`` has passed on ``clock``."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock: Clock = clock or SystemClock()
+        self._entries: dict[int, _JobEntry] = {}
+        self._by_lease: dict[str, int] = {}
+        self._seq = itertools.count()
+
+    async def issue(self, jobs: Sequence[AnyJob]) -> None:
+        await anyio.lowlevel.checkpoint()
+        for job in jobs:
+            self._entries[next(self._seq)] = _JobEntry(job=job)
+
+    async def lease(self, max_jobs: int, lease_s: float) -> list[LeasedJob]:
+        await anyio.lowlevel.checkpoint()
+        now_ms = self._clock.now_ms()
+        lease_ms = _ms(lease_s)
+        out: list[LeasedJob] = []
+        for seq, entry in self._entries.items():
+            if len(out) >= max_jobs:
+                break
+            if entry.visible_at_ms > now_ms:
+                continue
+            if entry.lease_id is not None:
+                del self._by_lease[entry.lease_id]  # the old lease lapsed: it is void now
+            entry.lease_id = uuid.uuid4().hex
+            entry.deliveries += 1
+            entry.visible_at_ms = now_ms + lease_ms
+            self._by_lease[entry.lease_id] = seq
+            out.append(
+                LeasedJob(
+                    job=entry.job,
+                    lease_id=entry.lease_id,
+                    lease_expires_at_ms=entry.visible_at_ms,
+                    deliveries=entry.deliveries,
+                )
+            )
+        return out
+
+    def _held(self, lease_id: str) -> int:
+        seq = self._by_lease.get(lease_id)
+        if seq is None or self._entries[seq].visible_at_ms <= self._clock.now_ms():
+            raise NotFoundError(f"lease {lease_id!r} is unknown or has lapsed")
+        return seq
+
+    async def extend(self, lease_id: str, lease_s: float) -> None:
+        await anyio.lowlevel.checkpoint()
+        seq = self._held(lease_id)
+        self._entries[seq].visible_at_ms = self._clock.now_ms() + _ms(lease_s)
+
+    async def ack(self, lease_id: str) -> None:
+        await anyio.lowlevel.checkpoint()
+        seq = self._held(lease_id)
+        del self._by_lease[lease_id]
+        del self._entries[seq]
+
+    def __len__(self) -> int:
+        """Jobs not yet acknowledged (leased or not)."""
+        return len(self._entries)
+
+    async def close(self) -> None:
+        pass
+
+
+# --- report queue --------------------------------------------------------------------------
+
+
+@dataclass
+class _Message:
+    body: bytes
+    message_id: str
+    visible_at_ms: int = 0
+    receives: int = 0
+    receipt: str | None = None
+
+
+class InMemoryReportQueue:
+    """An SQS-like queue: receive hides a message, release shows it again, and a message
+    received ``max_receives`` times without an ack moves to the dead-letter list."""
+
+    def __init__(self, clock: Clock | None = None, max_receives: int = 5) -> None:
+        if max_receives < 1:
+            raise BackendConfigError("max_receives must be at least 1")
+        self._clock: Clock = clock or SystemClock()
+        self.max_receives = max_receives
+        self._messages: dict[str, _Message] = {}
+        self._by_receipt: dict[str, str] = {}
+        self._dead: list[_Message] = []
+
+    async def send(self, bodies: Sequence[bytes]) -> None:
+        await anyio.lowlevel.checkpoint()
+        for body in bodies:
+            message_id = uuid.uuid4().hex
+            self._messages[message_id] = _Message(body=bytes(body), message_id=message_id)
+
+    def _dead_letter(self, message: _Message) -> None:
+        del self._messages[message.message_id]
+        if message.receipt is not None:
+            self._by_receipt.pop(message.receipt, None)
+        message.receipt = None
+        self._dead.append(message)
+
+    def _sweep(self, now_ms: int) -> None:
+        """Dead-letter visible messages that used up their receives (as SQS redrive does)."""
+        spent = [
+            m
+            for m in self._messages.values()
+            if m.visible_at_ms <= now_ms and m.receives >= self.max_receives
+        ]
+        for message in spent:
+            self._dead_letter(message)
+
+    async def receive(self, max_messages: int, visibility_s: float) -> list[ReceivedMessage]:
+        await anyio.lowlevel.checkpoint()
+        now_ms = self._clock.now_ms()
+        self._sweep(now_ms)
+        visibility_ms = _ms(visibility_s)
+        out: list[ReceivedMessage] = []
+        for message in self._messages.values():
+            if len(out) >= max_messages:
+                break
+            if message.visible_at_ms > now_ms:
+                continue
+            if message.receipt is not None:
+                self._by_receipt.pop(message.receipt, None)
+            message.receipt = uuid.uuid4().hex
+            message.receives += 1
+            message.visible_at_ms = now_ms + visibility_ms
+            self._by_receipt[message.receipt] = message.message_id
+            out.append(
+                ReceivedMessage(
+                    body=message.body,
+                    receipt=message.receipt,
+                    message_id=message.message_id,
+                    deliveries=message.receives,
+                )
+            )
+        return out
+
+    async def ack(self, receipts: Sequence[str]) -> None:
+        # Acknowledging twice (or after the message moved on) is harmless, as with SQS.
+        await anyio.lowlevel.checkpoint()
+        for receipt in receipts:
+            message_id = self._by_receipt.pop(receipt, None)
+            if message_id is not None:
+                self._messages.pop(message_id, None)
+
+    async def release(self, receipts: Sequence[str]) -> None:
+        await anyio.lowlevel.checkpoint()
+        for receipt in receipts:
+            message_id = self._by_receipt.pop(receipt, None)
+            if message_id is None:
+                continue
+            message = self._messages[message_id]
+            message.receipt = None
+            message.visible_at_ms = 0
+            if message.receives >= self.max_receives:
+                self._dead_letter(message)
+
+    async def dead_letters(self, max_messages: int) -> list[ReceivedMessage]:
+        """Dead-lettered messages, oldest first; they stay there (this only looks)."""
+        await anyio.lowlevel.checkpoint()
+        self._sweep(self._clock.now_ms())
+        return [
+            ReceivedMessage(
+                body=m.body,
+                receipt=f"dead-{m.message_id}",
+                message_id=m.message_id,
+                deliveries=m.receives,
+            )
+            for m in self._dead[:max_messages]
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+# --- cache ---------------------------------------------------------------------------------
+
+
+class InMemoryCache:
+    """A dict with expiry times on ``clock``; counters are stored as ASCII digits (as Redis)."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock: Clock = clock or SystemClock()
+        self._data: dict[str, tuple[bytes, int | None]] = {}
+
+    def _live(self, key: str) -> tuple[bytes, int | None] | None:
+        item = self._data.get(key)
+        if item is not None and item[1] is not None and item[1] <= self._clock.now_ms():
+            del self._data[key]
+            return None
+        return item
+
+    def _expiry(self, ttl_s: float | None) -> int | None:
+        return None if ttl_s is None else self._clock.now_ms() + _ms(ttl_s)
+
+    async def get(self, key: str) -> bytes | None:
+        await anyio.lowlevel.checkpoint()
+        item = self._live(key)
+        return None if item is None else item[0]
+
+    async def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
+        await anyio.lowlevel.checkpoint()
+        self._data[key] = (bytes(value), self._expiry(ttl_s))
+
+    async def delete(self, *keys: str) -> None:
+        await anyio.lowlevel.checkpoint()
+        for key in keys:
+            self._data.pop(key, None)
+
+    async def incr(self, key: str, amount: int = 1, ttl_s: float | None = None) -> int:
+        await anyio.lowlevel.checkpoint()
+        item = self._live(key)
+        if item is None:
+            value, expires_at_ms = amount, self._expiry(ttl_s)
+        else:
+            try:
+                value = int(item[0]) + amount
+            except ValueError as exc:
+                raise BackendError(f"cache key {key!r} does not hold a counter") from exc
+            expires_at_ms = item[1]
+        self._data[key] = (str(value).encode("ascii"), expires_at_ms)
+        return value
+
+    async def close(self) -> None:
+        pass
+
+
+# --- entry point ---------------------------------------------------------------------------
+
+
+async def open_backend(url: str, port: str) -> object:
+    """A fresh, empty in-memory backend for ``port`` (``memory://``; nothing is shared)."""
+    await anyio.lowlevel.checkpoint()
+    if port == "store":
+        return InMemoryMeasurementStore()
+    if port == "jobs":
+        return InMemoryJobQueue()
+    if port == "reports":
+        return InMemoryReportQueue()
+    if port == "cache":
+        return InMemoryCache()
+    raise BackendConfigError(f"memory:// has no port named {port!r}")

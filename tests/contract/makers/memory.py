@@ -1,0 +1,52 @@
+"""In-memory fakes for every port (the reference the real adapters are held to)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from adapters.memory import (
+    InMemoryCache,
+    InMemoryJobQueue,
+    InMemoryMeasurementStore,
+    InMemoryReportQueue,
+)
+from tests.contract.makers import Maker, MakerContext
+
+# Report-queue makers configure this many receives before a message dead-letters.
+MAX_RECEIVES = 3
+
+
+@asynccontextmanager
+async def _store(ctx: MakerContext) -> AsyncIterator[Any]:
+    backend = InMemoryMeasurementStore()
+    yield backend
+    await backend.close()
+
+
+@asynccontextmanager
+async def _jobs(ctx: MakerContext) -> AsyncIterator[Any]:
+    backend = InMemoryJobQueue()
+    yield backend
+    await backend.close()
+
+
+@asynccontextmanager
+async def _reports(ctx: MakerContext) -> AsyncIterator[Any]:
+    backend = InMemoryReportQueue(max_receives=MAX_RECEIVES)
+    yield backend
+    await backend.close()
+
+
+@asynccontextmanager
+async def _cache(ctx: MakerContext) -> AsyncIterator[Any]:
+    backend = InMemoryCache()
+    yield backend
+    await backend.close()
+
+
+STORES = [Maker("memory", _store)]
+JOB_QUEUES = [Maker("memory", _jobs)]
+REPORT_QUEUES = [Maker("memory", _reports)]
+CACHES = [Maker("memory", _cache)]
