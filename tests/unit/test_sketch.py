@@ -1,0 +1,229 @@
+"""LatencySketch: error bound against exact quantiles, merging, serialization."""
+
+from __future__ import annotations
+
+import math
+import pickle
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cloudperf_core.errors import CloudperfError, InvalidSpecError, SketchDecodeError
+from cloudperf_core.sketch import LatencySketch
+
+ALPHA = 0.01
+QS = [i / 200 for i in range(201)] + [0.7, 0.95, 0.99, 0.999]
+
+
+def sketch_of(values: object, alpha: float = ALPHA) -> LatencySketch:
+    s = LatencySketch(alpha)
+    s.add_many(values)  # type: ignore[arg-type]
+    return s
+
+
+def worst_relative_error(values: np.ndarray, sketch: LatencySketch) -> float:
+    exact = np.quantile(values.astype(np.float64), QS)  # numpy default: type 7 "linear"
+    got = np.asarray(sketch.quantiles(QS))
+    err = np.abs(got - exact)
+    # Values are 0 or >= 1 µs: a zero exact quantile must be answered exactly.
+    assert np.all(err[exact == 0] == 0)
+    nz = exact != 0
+    return float(np.max(err[nz] / np.abs(exact[nz]), initial=0.0))
+
+
+def _datasets() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(20240601)
+    return {
+        "lognormal": np.round(rng.lognormal(mean=10, sigma=1.5, size=200_000)),
+        "pareto": np.round(1000 * (1 + rng.pareto(1.2, size=200_000))),
+        "bimodal": np.round(
+            np.concatenate([rng.normal(800, 30, 50_000), rng.normal(180_000, 9_000, 5_000)])
+        ),
+        "tiny": rng.integers(0, 11, size=10_000).astype(np.float64),
+        "large": np.round(10 ** rng.uniform(0, 8, size=1_000_000)),
+        "constant": np.full(1000, 12_345.0),
+        "two_values": np.array([1.0, 100_000_000.0]),
+    }
+
+
+DATASETS = _datasets()
+
+
+@pytest.mark.parametrize("name", sorted(DATASETS))
+def test_quantiles_within_one_percent_of_exact_type7(name: str) -> None:
+    values = DATASETS[name]
+    error = worst_relative_error(values, sketch_of(values))
+    assert error <= ALPHA * (1 + 1e-9), f"{name}: worst relative error {error:.5f}"
+
+
+@pytest.mark.parametrize("alpha", [0.001, 0.005, 0.05])
+def test_other_accuracies_honour_their_bound(alpha: float) -> None:
+    values = DATASETS["lognormal"][:20_000]
+    assert worst_relative_error(values, sketch_of(values, alpha)) <= alpha * (1 + 1e-9)
+
+
+def test_extremes_and_exact_moments() -> None:
+    values = np.array([7, 1_000, 250, 3, 999_999], dtype=np.int64)
+    s = sketch_of(values)
+    assert s.quantile(0) == 3 and s.quantile(1) == 999_999
+    assert (s.count, s.min, s.max, s.sum) == (5, 3, 999_999, 1_001_259)
+    assert s.mean == pytest.approx(1_001_259 / 5)
+
+
+def test_quantiles_are_monotone_and_clamped() -> None:
+    s = sketch_of(DATASETS["pareto"][:5000])
+    got = s.quantiles(QS[:201])
+    assert got == sorted(got)
+    assert s.min <= got[0] and got[-1] <= s.max
+
+
+def test_empty_sketch_answers_nan() -> None:
+    s = LatencySketch()
+    assert math.isnan(s.quantile(0.5)) and math.isnan(s.min) and math.isnan(s.mean)
+    assert s.count == 0 and s.sum == 0.0
+
+
+@pytest.mark.parametrize("q", [-0.01, 1.01, math.nan, 95])
+def test_quantile_outside_unit_interval_is_rejected(q: float) -> None:
+    with pytest.raises(InvalidSpecError):
+        sketch_of([1, 2, 3]).quantile(q)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, 2.0**64])
+def test_non_finite_rtts_are_rejected(bad: float) -> None:
+    s = LatencySketch()
+    with pytest.raises(InvalidSpecError):
+        s.add(bad)
+    with pytest.raises(InvalidSpecError):
+        s.add_many([1.0, bad])
+    assert s.count == 0
+
+
+@pytest.mark.parametrize("alpha", [0.0, -0.1, 0.9, 1.0])
+def test_bad_accuracy_is_rejected(alpha: float) -> None:
+    with pytest.raises(InvalidSpecError):
+        LatencySketch(alpha)
+
+
+def test_negative_rtts_count_as_zero_but_keep_exact_min_and_sum() -> None:
+    s = sketch_of([-50, 0, 100, 200])
+    assert s.min == -50 and s.sum == 250 and s.count == 4
+    assert s.quantile(0) == -50
+    # rank 1 is 0 exactly; the estimate of the negative sample is never below the min
+    assert s.quantile(1 / 3) == 0
+    assert -50 <= s.quantile(0.1) <= 0
+
+
+def test_add_with_count_equals_repeated_adds_and_add_many() -> None:
+    a, b, c = LatencySketch(), LatencySketch(), LatencySketch()
+    a.add(1234, count=5)
+    a.add(0, count=2)
+    for _ in range(5):
+        b.add(1234)
+    b.add(0)
+    b.add(0)
+    c.add_many(np.array([1234] * 5 + [0, 0], dtype=np.int32))
+    assert a == b == c
+    a.add(99, count=0)
+    assert a == b
+
+
+def test_add_many_accepts_generators() -> None:
+    assert sketch_of(v for v in [5, 6, 7]) == sketch_of([5, 6, 7])
+
+
+int_lists = st.lists(st.integers(min_value=-5, max_value=10**8), max_size=60)
+
+
+@settings(max_examples=200, deadline=None)
+@given(int_lists, int_lists, int_lists)
+def test_merge_is_associative_and_commutative(x: list[int], y: list[int], z: list[int]) -> None:
+    a, b, c = sketch_of(x), sketch_of(y), sketch_of(z)
+    left = a.copy()
+    left.merge(b)
+    left.merge(c)  # (a + b) + c
+    bc = b.copy()
+    bc.merge(c)
+    right = a.copy()
+    right.merge(bc)  # a + (b + c)
+    swapped = c.copy()
+    swapped.merge(a)
+    swapped.merge(b)  # (c + a) + b
+    whole = sketch_of(x + y + z)
+    assert left == right == swapped == whole
+    assert left.to_bytes() == whole.to_bytes()
+    for q in (0, 0.5, 0.95, 1):
+        assert left.quantile(q) == whole.quantile(q) or (
+            math.isnan(left.quantile(q)) and not whole.count
+        )
+
+
+def test_merge_does_not_change_the_other_sketch() -> None:
+    a, b = sketch_of([1, 2]), sketch_of([300, 400])
+    before = b.to_bytes()
+    a.merge(b)
+    assert b.to_bytes() == before and a.count == 4
+
+
+def test_merge_refuses_other_accuracy() -> None:
+    with pytest.raises(InvalidSpecError):
+        LatencySketch(0.01).merge(LatencySketch(0.02))
+
+
+@pytest.mark.parametrize("name", sorted(DATASETS))
+def test_round_trip(name: str) -> None:
+    s = sketch_of(DATASETS[name])
+    back = LatencySketch.from_bytes(s.to_bytes())
+    assert back == s
+    assert back.quantiles(QS) == s.quantiles(QS)
+    assert pickle.loads(pickle.dumps(s)) == s
+
+
+def test_empty_round_trip() -> None:
+    s = LatencySketch(0.02)
+    back = LatencySketch.from_bytes(s.to_bytes())
+    assert back == s and back.relative_accuracy == 0.02
+
+
+def test_serialized_size_is_bounded() -> None:
+    # Every bucket from 1 µs to 100 s in use, with large counts: the worst realistic case.
+    worst = sketch_of(DATASETS["large"])
+    assert worst.bucket_count > 750  # integers leave some low buckets empty
+    assert len(worst.to_bytes()) < 4096
+    # A typical batch: 10 probes around 20 ms.
+    batch = sketch_of([20_100, 20_340, 19_870, 21_000, 20_020, 20_500, 19_990, 20_060, 20_700, 0])
+    assert len(batch.to_bytes()) < 64
+
+
+def test_malformed_bytes_raise_sketch_decode_error() -> None:
+    good = sketch_of([0, 5, 1000, 20_000, 20_000, 3_000_000]).to_bytes()
+    for cut in range(len(good)):
+        with pytest.raises(SketchDecodeError):
+            LatencySketch.from_bytes(good[:cut])
+    bad_inputs = [
+        good + b"\x00",  # trailing byte
+        bytes([99]) + good[1:],  # unknown version
+        good[:1] + struct.pack("<d", 2.0) + good[9:],  # impossible accuracy
+        good[:1] + struct.pack("<d", math.nan) + good[9:],
+        good[:9] + bytes([good[9] + 1]) + good[10:],  # total count does not add up
+        bytes([1]) + struct.pack("<d", 0.01) + b"\xff" * 12,  # endless varint
+    ]
+    for data in bad_inputs:
+        with pytest.raises(SketchDecodeError):
+            LatencySketch.from_bytes(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=80))
+def test_random_bytes_never_raise_anything_but_a_decode_error(data: bytes) -> None:
+    prefixed = bytes([1]) + struct.pack("<d", 0.01) + data
+    for candidate in (data, prefixed):
+        try:
+            s = LatencySketch.from_bytes(candidate)
+        except SketchDecodeError as exc:
+            assert isinstance(exc, CloudperfError)
+        else:
+            assert LatencySketch.from_bytes(s.to_bytes()) == s
