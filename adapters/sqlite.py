@@ -186,11 +186,17 @@ class SqliteMeasurementStore:
         self._limiter = anyio.CapacityLimiter(1)
 
     @classmethod
-    async def open(cls, path: str | Path) -> SqliteMeasurementStore:
+    async def open(
+        cls, path: str | Path, *, busy_timeout_s: float = BUSY_TIMEOUT_S
+    ) -> SqliteMeasurementStore:
         """Open (creating if needed) the database at ``path``; ``":memory:"`` for a private
-        in-memory one. Raises BackendConfigError if it is a directory or not a database."""
+        in-memory one. Raises BackendConfigError if it is a directory or not a database.
+
+        ``busy_timeout_s`` is how long a write waits for another process's lock before
+        failing with BackendUnavailableError.
+        """
         name = str(path)
-        conn = await anyio.to_thread.run_sync(_connect, name)
+        conn = await anyio.to_thread.run_sync(_connect, name, busy_timeout_s)
         store = cls(conn, name)
         try:
             await store.migrate()
@@ -247,7 +253,7 @@ class SqliteMeasurementStore:
 # --- blocking helpers: these run in the worker thread only ----------------------------------
 
 
-def _connect(path: str) -> sqlite3.Connection:
+def _connect(path: str, busy_timeout_s: float) -> sqlite3.Connection:
     if path != ":memory:":
         target = Path(path)
         if target.is_dir():
@@ -259,7 +265,7 @@ def _connect(path: str) -> sqlite3.Connection:
     try:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a batch is one transaction.
         conn = sqlite3.connect(
-            path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
         )
     except sqlite3.Error as exc:
         raise BackendConfigError(f"cannot open sqlite store {path}: {exc}") from exc
@@ -269,7 +275,6 @@ def _connect(path: str) -> sqlite3.Connection:
         if path != ":memory:":
             conn.execute("PRAGMA journal_mode = WAL").fetchone()
         conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
     except sqlite3.OperationalError as exc:
         conn.close()
         if "locked" in str(exc) or "busy" in str(exc):
@@ -291,6 +296,8 @@ def _user_version(conn: sqlite3.Connection) -> int:
 
 def _migrate(conn: sqlite3.Connection) -> list[int]:
     applied: list[int] = []
+    if _user_version(conn) == SCHEMA_VERSION:
+        return applied  # up to date: no write lock, so opening never waits for a writer
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = _user_version(conn)

@@ -21,29 +21,37 @@ MAX_RECEIVES = 3
 @asynccontextmanager
 async def _store(ctx: MakerContext) -> AsyncIterator[Any]:
     backend = InMemoryMeasurementStore()
-    yield backend
-    await backend.close()
+    try:
+        yield backend
+    finally:
+        await backend.close()
 
 
 @asynccontextmanager
 async def _jobs(ctx: MakerContext) -> AsyncIterator[Any]:
     backend = InMemoryJobQueue()
-    yield backend
-    await backend.close()
+    try:
+        yield backend
+    finally:
+        await backend.close()
 
 
 @asynccontextmanager
 async def _reports(ctx: MakerContext) -> AsyncIterator[Any]:
     backend = InMemoryReportQueue(max_receives=MAX_RECEIVES)
-    yield backend
-    await backend.close()
+    try:
+        yield backend
+    finally:
+        await backend.close()
 
 
 @asynccontextmanager
 async def _cache(ctx: MakerContext) -> AsyncIterator[Any]:
     backend = InMemoryCache()
-    yield backend
-    await backend.close()
+    try:
+        yield backend
+    finally:
+        await backend.close()
 
 
 STORES = [Maker("memory", _store)]
