@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -41,8 +42,21 @@ def testnet() -> Iterator[TestNetwork]:
         pytest.skip(reason)
     if shutil.which("fping") is None and not os.environ.get("CLOUDPERF_FPING"):
         pytest.fail("fping is not installed (Debian package `fping`)")
-    with TestNetwork(seed=20240611) as net:
-        yield net
+    # SIGTERM (e.g. a CI timeout) would skip finalizers and atexit; turn it into SystemExit so
+    # the namespace is deleted. SIGKILL leftovers are swept by the next run (cleanup_stale).
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        with TestNetwork(seed=20240611) as net:
+            yield net
+    finally:
+        if previous is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 @dataclass
