@@ -1,0 +1,136 @@
+"""Retention for the Aurora store: old windows roll up into coarser ones, the coarsest expire.
+
+Default policy: 60 s windows are kept 2 days, then become 1 h windows kept 30 days, then 1 day
+windows kept 400 days, then are deleted; report ids are remembered 30 days (longer than any
+queue redelivery). Rolling up merges counts and sketches exactly like ingest does, so stats
+over a rolled-up range equal stats over the raw rows (percentiles within the sketch bound).
+
+Work goes in chunks of ``chunk_rows`` source rows per transaction, so a large backlog never
+holds locks or memory for long and storage stays bounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from adapters import aurora_sql as sql
+from adapters.aurora_db import Database, Tx
+from adapters.aurora_rows import (
+    MAX_KEYS_PER_STATEMENT,
+    WindowKey,
+    chunks,
+    pk,
+    select_windows_for_update,
+    upsert_windows,
+    window_from_row,
+)
+from cloudperf_core.aggregate import merge_windows, rewindow
+from cloudperf_core.errors import InvalidSpecError
+
+__all__ = ["RetentionPolicy", "RetentionResult", "apply_retention"]
+
+_DAY_S = 86_400
+
+SELECT_OLD_WINDOWS = (
+    f"SELECT {sql.WINDOW_COLUMNS}, dest_location_id FROM measurements"  # noqa: S608 - constant columns, no values
+    " WHERE window_s = %s AND window_start_s < %s ORDER BY window_start_s LIMIT %s FOR UPDATE"
+)
+DELETE_WINDOWS_FOR_KEYS = f"DELETE FROM measurements WHERE {sql.KEY_COLUMNS} IN ({{}})"  # noqa: S608 - constant columns, no values
+EXPIRE_WINDOWS = "DELETE FROM measurements WHERE window_s = %s AND window_start_s < %s LIMIT %s"
+EXPIRE_REPORT_IDS = "DELETE FROM ingested_reports WHERE ingested_at_s < %s LIMIT %s"
+
+
+class RetentionPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    """``tiers``: (window_s, keep_s) from finest to coarsest; each window_s divides the next.
+
+    Rows of a tier older than its ``keep_s`` (by window end) move into the next tier; rows of
+    the last tier older than its ``keep_s`` are deleted.
+    """
+
+    tiers: tuple[tuple[int, int], ...] = (
+        (60, 2 * _DAY_S),
+        (3600, 30 * _DAY_S),
+        (_DAY_S, 400 * _DAY_S),
+    )
+    report_ids_keep_s: int = 30 * _DAY_S
+    chunk_rows: int = 5000
+
+    def validate(self) -> None:
+        if not self.tiers or self.chunk_rows < 1:
+            raise InvalidSpecError("retention needs at least one tier and chunk_rows >= 1")
+        for (fine, _), (coarse, _) in zip(self.tiers, self.tiers[1:], strict=False):
+            if fine <= 0 or coarse % fine:
+                raise InvalidSpecError(f"tier {coarse}s is not a multiple of {fine}s")
+
+
+class RetentionResult(msgspec.Struct, kw_only=True):
+    rolled_up: int = 0  # fine rows merged into coarser ones (and removed)
+    expired: int = 0  # rows of the coarsest tier deleted
+    report_ids_expired: int = 0
+
+
+async def apply_retention(db: Database, now_s: int, policy: RetentionPolicy) -> RetentionResult:
+    """Apply ``policy`` as of ``now_s``; safe to run concurrently or repeatedly."""
+    policy.validate()
+    result = RetentionResult()
+    for (fine_s, keep_s), (coarse_s, _) in zip(policy.tiers, policy.tiers[1:], strict=False):
+        # A window is old once it has *ended* keep_s ago.
+        before = now_s - keep_s - fine_s + 1
+        while True:
+
+            async def body(cur: Tx, f: int = fine_s, c: int = coarse_s, b: int = before) -> int:
+                return await _roll_up_chunk(cur, f, c, b, policy.chunk_rows)
+
+            moved = await db.run("retention roll-up", body)
+            result.rolled_up += moved
+            if moved < policy.chunk_rows:
+                break
+    last_s, last_keep_s = policy.tiers[-1]
+    result.expired = await _delete_in_chunks(
+        db, EXPIRE_WINDOWS, (last_s, now_s - last_keep_s - last_s + 1), policy.chunk_rows
+    )
+    result.report_ids_expired = await _delete_in_chunks(
+        db, EXPIRE_REPORT_IDS, (now_s - policy.report_ids_keep_s,), policy.chunk_rows
+    )
+    return result
+
+
+async def _roll_up_chunk(cur: Tx, fine_s: int, coarse_s: int, before_s: int, limit: int) -> int:
+    await cur.execute(SELECT_OLD_WINDOWS, (fine_s, before_s, limit))
+    rows = await cur.fetchall()
+    if not rows:
+        return 0
+    staged: dict[WindowKey, Any] = {}
+    dest: dict[str, int] = {}
+    for row in rows:
+        coarse = rewindow(window_from_row(row), coarse_s)
+        if row[14] is not None:
+            dest[coarse.target] = int(row[14])
+        key = pk(coarse)
+        current = staged.get(key)
+        staged[key] = coarse if current is None else merge_windows(current, coarse)
+    for stored in await select_windows_for_update(cur, list(staged)):
+        key = pk(stored)
+        staged[key] = merge_windows(stored, staged[key])
+    await upsert_windows(cur, list(staged.values()), dest)
+    old_keys: Sequence[WindowKey] = [pk(window_from_row(r)) for r in rows]
+    for chunk in chunks(old_keys, MAX_KEYS_PER_STATEMENT):
+        stmt = sql.values_rows(DELETE_WINDOWS_FOR_KEYS, len(chunk), 4)
+        await cur.execute(stmt, [v for key in chunk for v in key])
+    return len(rows)
+
+
+async def _delete_in_chunks(db: Database, stmt: str, args: tuple[Any, ...], limit: int) -> int:
+    total = 0
+    while True:
+
+        async def body(cur: Tx) -> int:
+            return int(await cur.execute(stmt, (*args, limit)))
+
+        deleted = await db.run("retention expiry", body)
+        total += deleted
+        if deleted < limit:
+            return total

@@ -1,0 +1,132 @@
+"""Row mapping and the multi-row statements shared by the Aurora store, catalog and retention.
+
+Each helper issues one statement per chunk (chunks keep statements far below
+``max_allowed_packet``), so the number of round trips depends on the batch's size in bytes,
+never on its number of rows or addresses.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from typing import Any
+
+from adapters import aurora_sql as sql
+from adapters.aurora_db import Tx
+from cloudperf_core.models import WindowAggregate
+
+WindowKey = tuple[str, str, int, int]  # (source, target, window_s, window_start_s): PK order
+
+# Chunk sizes keep every statement far below max_allowed_packet (16 MiB default on both).
+MAX_IDS_PER_STATEMENT = 1000
+MAX_KEYS_PER_STATEMENT = 500
+MAX_ADDRESSES_PER_STATEMENT = 500
+MAX_ROWS_PER_UPSERT = 1000
+MAX_STATEMENT_BYTES = 4 * 1024 * 1024
+_ROW_OVERHEAD_BYTES = 200
+
+
+def pk(w: WindowAggregate) -> WindowKey:
+    return (w.source, w.target, w.window_s, w.window_start_s)
+
+
+def window_from_row(row: Sequence[Any]) -> WindowAggregate:
+    """A ``WINDOW_COLUMNS`` row as the core's WindowAggregate."""
+    return WindowAggregate(
+        source=row[0],
+        target=row[1],
+        window_start_s=int(row[2]),
+        window_s=int(row[3]),
+        sent=int(row[4]),
+        received=int(row[5]),
+        duplicates=int(row[6]),
+        rtt_sum_us=int(row[7]),
+        rtt_sumsq_us2=float(row[8]),
+        rtt_min_us=None if row[9] is None else int(row[9]),
+        rtt_max_us=None if row[10] is None else int(row[10]),
+        jitter_sum_us=int(row[11]),
+        jitter_pairs=int(row[12]),
+        sketch=bytes(row[13]),
+    )
+
+
+def window_params(w: WindowAggregate) -> tuple[Any, ...]:
+    return (
+        w.source,
+        w.target,
+        w.window_start_s,
+        w.window_s,
+        w.sent,
+        w.received,
+        w.duplicates,
+        w.rtt_sum_us,
+        w.rtt_sumsq_us2,
+        w.rtt_min_us,
+        w.rtt_max_us,
+        w.jitter_sum_us,
+        w.jitter_pairs,
+        w.sketch,
+    )
+
+
+def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def packed_address(text: str) -> tuple[int, bytes] | None:
+    """``(ip_version, packed bytes)`` for an IP address string, ``None`` for a hostname."""
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return addr.version, addr.packed
+
+
+async def select_windows_for_update(cur: Tx, keys: Sequence[WindowKey]) -> list[WindowAggregate]:
+    """The existing rows for ``keys``, locked (one statement per 500 keys)."""
+    found: list[WindowAggregate] = []
+    for chunk in chunks(keys, MAX_KEYS_PER_STATEMENT):
+        stmt = sql.values_rows(sql.SELECT_WINDOWS_FOR_KEYS, len(chunk), 4)
+        await cur.execute(stmt, [v for key in chunk for v in key])
+        found.extend(window_from_row(r) for r in await cur.fetchall())
+    return found
+
+
+async def upsert_windows(
+    cur: Tx, rows: Sequence[WindowAggregate], dest: dict[str, int] | None = None
+) -> None:
+    """Write rows (overwriting stored values) in as few multi-row statements as fit."""
+    dest = dest or {}
+    batch: list[WindowAggregate] = []
+    size = 0
+
+    async def flush() -> None:
+        stmt = sql.values_rows(sql.UPSERT_WINDOWS, len(batch), sql.N_WINDOW_COLUMNS + 1)
+        params = [v for w in batch for v in (*window_params(w), dest.get(w.target))]
+        await cur.execute(stmt, params)
+
+    for w in rows:
+        row_bytes = len(w.sketch) * 2 + len(w.source) + len(w.target) + _ROW_OVERHEAD_BYTES
+        if batch and (len(batch) >= MAX_ROWS_PER_UPSERT or size + row_bytes > MAX_STATEMENT_BYTES):
+            await flush()
+            batch, size = [], 0
+        batch.append(w)
+        size += row_bytes
+    if batch:
+        await flush()
+
+
+async def locate_many(cur: Tx, targets: Sequence[str]) -> dict[str, int]:
+    """target -> location_id for every target that is an address inside a known range."""
+    wanted = [(t, p) for t in dict.fromkeys(targets) if (p := packed_address(t)) is not None]
+    found: dict[str, int] = {}
+    for chunk in chunks(wanted, MAX_ADDRESSES_PER_STATEMENT):
+        stmt = sql.union_all(sql.LOCATE_ONE, len(chunk))
+        params = [v for _, (ver, packed) in chunk for v in (ver, packed, ver, packed)]
+        await cur.execute(stmt, params)
+        by_addr = {(int(r[0]), bytes(r[1])): (int(r[2]), bytes(r[3])) for r in await cur.fetchall()}
+        for target, (ver, packed) in chunk:
+            hit = by_addr.get((ver, packed))
+            if hit is not None and packed <= hit[1]:
+                found[target] = hit[0]
+    return found

@@ -1,0 +1,67 @@
+"""SQL of the Aurora MySQL adapter, as constants with ``%s`` parameters.
+
+No statement here is ever built from values: the only thing formatted into SQL is a run of
+``%s`` placeholders (see :func:`adapters.aurora_db.placeholders`) whose count matches the
+list being bound. Valid on MySQL 8 / Aurora MySQL 3 and MariaDB 10.11 (``VALUES(col)`` in
+``ON DUPLICATE KEY UPDATE`` works on both; MySQL 8.0.20+ merely deprecates it).
+"""
+
+from __future__ import annotations
+
+from adapters.aurora_db import placeholders, rows_placeholders
+
+WINDOW_COLUMNS = (
+    "source, target, window_start_s, window_s, sent, received, duplicates, rtt_sum_us,"
+    " rtt_sumsq_us2, rtt_min_us, rtt_max_us, jitter_sum_us, jitter_pairs, sketch"
+)
+N_WINDOW_COLUMNS = 14
+# Column order of the primary key, used for row-constructor IN lists.
+KEY_COLUMNS = "(source, target, window_s, window_start_s)"
+
+# --- ingest ----------------------------------------------------------------------------------
+
+SELECT_INGESTED_IDS = "SELECT report_id FROM ingested_reports WHERE report_id IN ({}) FOR UPDATE"
+INSERT_INGESTED_IDS = "INSERT INTO ingested_reports (report_id, ingested_at_s) VALUES {}"
+SELECT_WINDOWS_FOR_KEYS = (
+    f"SELECT {WINDOW_COLUMNS} FROM measurements WHERE {KEY_COLUMNS} IN ({{}}) FOR UPDATE"  # noqa: S608 - constant columns, no values
+)
+UPSERT_WINDOWS = (
+    f"INSERT INTO measurements ({WINDOW_COLUMNS}, dest_location_id) VALUES {{}}"  # noqa: S608 - constant columns, no values
+    " ON DUPLICATE KEY UPDATE sent = VALUES(sent), received = VALUES(received),"
+    " duplicates = VALUES(duplicates), rtt_sum_us = VALUES(rtt_sum_us),"
+    " rtt_sumsq_us2 = VALUES(rtt_sumsq_us2), rtt_min_us = VALUES(rtt_min_us),"
+    " rtt_max_us = VALUES(rtt_max_us), jitter_sum_us = VALUES(jitter_sum_us),"
+    " jitter_pairs = VALUES(jitter_pairs), sketch = VALUES(sketch),"
+    " dest_location_id = COALESCE(VALUES(dest_location_id), dest_location_id)"
+)
+# One indexed probe per address, all in one statement (one round trip per batch).
+LOCATE_ONE = (
+    "(SELECT %s AS ip_version, %s AS addr, location_id, end_addr FROM address_ranges"
+    " WHERE ip_version = %s AND start_addr <= %s ORDER BY start_addr DESC LIMIT 1)"
+)
+
+# --- fetch -----------------------------------------------------------------------------------
+
+SELECT_WINDOWS = f"SELECT {WINDOW_COLUMNS} FROM measurements WHERE 1 = 1"  # noqa: S608 - constant columns, no values
+AND_SOURCE_IN = " AND source IN ({})"
+AND_TARGET_IN = " AND target IN ({})"
+AND_SINCE = " AND window_start_s >= %s"
+AND_UNTIL = " AND window_start_s < %s"
+ORDER_WINDOWS = " ORDER BY source, target, window_start_s, window_s"
+
+
+def in_list(template: str, n: int) -> str:
+    """``template`` with its ``{}`` replaced by ``n`` placeholders."""
+    return template.format(placeholders(n))
+
+
+def values_rows(template: str, n_rows: int, n_cols: int) -> str:
+    """``template`` with its ``{}`` replaced by ``n_rows`` row constructors of placeholders."""
+    return template.format(rows_placeholders(n_rows, n_cols))
+
+
+def union_all(part: str, n: int) -> str:
+    """``n`` copies of a parenthesised SELECT joined by UNION ALL (same placeholders each)."""
+    if n < 1:
+        raise ValueError("need at least one part")
+    return " UNION ALL ".join([part] * n)
