@@ -15,6 +15,7 @@ import itertools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio.lowlevel
 import msgspec
@@ -391,3 +392,13 @@ async def open_backend(url: str, port: str) -> object:
     if port == "cache":
         return InMemoryCache()
     raise BackendConfigError(f"memory:// has no port named {port!r}")
+
+
+if TYPE_CHECKING:  # mypy proves each fake satisfies its port; nothing runs here
+    from cloudperf_core.ports import Cache, JobQueue, MeasurementStore, ReportQueue
+
+    _store: MeasurementStore = InMemoryMeasurementStore()
+    _jobs: JobQueue = InMemoryJobQueue()
+    _reports: ReportQueue = InMemoryReportQueue()
+    _cache: Cache = InMemoryCache()
+    _clocks: tuple[Clock, Clock] = (SystemClock(), FakeClock())

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import anyio
@@ -201,7 +201,8 @@ class SqliteMeasurementStore:
         try:
             await store.migrate()
         except BaseException:
-            await store.close()
+            with anyio.CancelScope(shield=True):  # close even when open was cancelled
+                await store.close()
             raise
         return store
 
@@ -397,3 +398,10 @@ async def open_backend(url: str, port: str) -> object:
             "use memory://, redis:// or sqs:// for queues and caches"
         )
     return await SqliteMeasurementStore.open(path_from_url(url))
+
+
+if TYPE_CHECKING:  # mypy proves the store satisfies its ports; nothing runs here
+    from cloudperf_core.ports import MeasurementStore, Migratable
+
+    def _conforms(store: SqliteMeasurementStore) -> tuple[MeasurementStore, Migratable]:
+        return (store, store)
