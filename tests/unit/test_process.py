@@ -8,14 +8,15 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
 
 import anyio
 import pytest
 
-from cloudperf_core.errors import FpingNotFoundError, RunnerTimeoutError
+from cloudperf_core.errors import FpingNotFoundError, ProbePermissionError, RunnerTimeoutError
 from cloudperf_core.models import DiscoverySpec, ProbeSpec, ProcessResult
 from cloudperf_core.process import AnyioProcessExecutor
 from cloudperf_core.runner import FpingRunner, resolve_fping_path
@@ -180,3 +181,41 @@ async def test_discover_finds_loopback_hosts() -> None:
         DiscoverySpec(start="127.0.0.1", end="127.0.0.6", timeout_ms=200, retries=0, max_hosts=4)
     )
     assert found == ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"]
+
+
+@pytest.fixture
+def unprivileged_fping() -> Iterator[str]:
+    """A wrapper running a capability-less copy of fping as nobody in a private netns.
+
+    ``ping_group_range`` is opened inside that namespace only, so fping 5.1 falls back to
+    ICMP datagram sockets — the broken unprivileged mode that reports 100 % loss.
+    """
+    tools = [shutil.which(tool) for tool in ("unshare", "setpriv", "ip", "sysctl")]
+    if os.geteuid() != 0 or None in tools:
+        pytest.skip("needs root, unshare, setpriv, ip and sysctl")
+    assert FPING is not None
+    workdir = Path(tempfile.mkdtemp(prefix="cloudperf-nocap-"))
+    try:
+        workdir.chmod(0o755)
+        copy = workdir / "fping"
+        shutil.copyfile(FPING, copy)  # a plain copy carries no file capabilities
+        copy.chmod(0o755)
+        wrapper = workdir / "fping-unprivileged"
+        inner = (
+            'ip link set lo up && sysctl -qw net.ipv4.ping_group_range="0 2147483647" && '
+            'exec setpriv --reuid=65534 --regid=65534 --clear-groups "$0" "$@"'
+        )
+        wrapper.write_text(f"#!/bin/sh\nexec unshare -n sh -c '{inner}' {copy} \"$@\"\n")
+        wrapper.chmod(0o755)
+        yield str(wrapper)
+    finally:
+        shutil.rmtree(workdir)
+
+
+async def test_unprivileged_fping_51_is_a_permission_error_not_loss(
+    unprivileged_fping: str,
+) -> None:
+    runner = FpingRunner(fping_path=unprivileged_fping)
+    spec = ProbeSpec(targets=("127.0.0.1", "127.0.0.2"), count=2, period_ms=20, timeout_ms=300)
+    with pytest.raises(ProbePermissionError, match="raw-socket permission"):
+        await runner.measure(spec)
