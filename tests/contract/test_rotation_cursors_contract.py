@@ -1,0 +1,62 @@
+"""RotationCursors contract: round robin per source, atomic under concurrency, reset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+
+from cloudperf_core.errors import InvalidSpecError
+from tests.contract.extras_fixtures import cursors
+
+__all__ = ["cursors"]
+
+
+async def test_next_cycles_through_the_modulo(cursors: Any) -> None:
+    got = [await cursors.next("fra", 3) for _ in range(7)]
+
+    assert got == [0, 1, 2, 0, 1, 2, 0]
+    assert await cursors.get("fra") == 7
+
+
+async def test_sources_rotate_independently(cursors: Any) -> None:
+    await cursors.next("fra", 5)
+    await cursors.next("fra", 5)
+
+    assert await cursors.next("ams", 5) == 0
+    assert await cursors.next("fra", 5) == 2
+    assert await cursors.get("nyc") == 0
+
+
+async def test_reset_starts_a_source_again(cursors: Any) -> None:
+    for _ in range(4):
+        await cursors.next("fra", 10)
+    await cursors.next("ams", 10)
+
+    await cursors.reset("fra")
+    await cursors.reset("never-used")
+
+    assert await cursors.get("fra") == 0
+    assert await cursors.next("fra", 10) == 0
+    assert await cursors.get("ams") == 1
+
+
+async def test_concurrent_callers_never_get_the_same_position(cursors: Any) -> None:
+    got: list[int] = []
+
+    async def take() -> None:
+        got.append(await cursors.next("fra", 1000))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(50):
+            tg.start_soon(take)
+
+    assert sorted(got) == list(range(50))
+
+
+@pytest.mark.parametrize("modulo", [0, -1])
+async def test_modulo_must_be_positive(cursors: Any, modulo: int) -> None:
+    with pytest.raises(InvalidSpecError):
+        await cursors.next("fra", modulo)
+    assert await cursors.get("fra") == 0
