@@ -61,7 +61,7 @@ _TRANSIENT_CODES = frozenset(
 )
 _DUPLICATE_KEY = 1062
 _NO_SUCH_TABLE = 1146
-_ACCESS_DENIED = frozenset({1044, 1045, 1049})  # access denied, bad password, unknown db
+_ACCESS_DENIED = frozenset({1044, 1045, 1049, 1698})  # denied, bad password, unknown db
 
 
 def placeholders(n: int) -> str:
@@ -209,8 +209,10 @@ class Database:
         self._pool: Any = None
         self._pool_loop: asyncio.AbstractEventLoop | None = None
         self._pool_lock: asyncio.Lock | None = None
-        # Test seam: awaited with the connection id just before COMMIT of a write transaction.
+        # Test seams: awaited with the connection id just before COMMIT of a write
+        # transaction; called with each statement's SQL (set before first use).
         self.before_commit: Callable[[int], Awaitable[None]] | None = None
+        self.on_statement: Callable[[str], None] | None = None
 
     async def _get_pool(self) -> Any:
         loop = asyncio.get_running_loop()
@@ -223,11 +225,15 @@ class Database:
         async with self._pool_lock:
             if self._pool is None:
                 cfg = self.config
+                kwargs = cfg.connect_kwargs()
+                if self.on_statement is not None:
+                    observer = self.on_statement
+                    kwargs["query_callback"] = lambda _cur, query, _ms: observer(query)
                 self._pool = await asyncmy.create_pool(
                     minsize=cfg.pool_min,
                     maxsize=cfg.pool_size,
                     pool_recycle=cfg.pool_recycle_s,
-                    **cfg.connect_kwargs(),
+                    **kwargs,
                 )
         return self._pool
 
