@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncmy
 import pytest
 
@@ -54,8 +56,6 @@ async def test_concurrent_migrations_apply_each_version_once() -> None:
     async with temp_database(migrate=False) as (url, store):
         other = await open_backend(url, "store")
         try:
-            import asyncio
-
             results = await asyncio.gather(store.migrate(), other.migrate())
         finally:
             await other.close()
@@ -63,7 +63,7 @@ async def test_concurrent_migrations_apply_each_version_once() -> None:
 
 
 async def test_an_unmigrated_database_says_how_to_fix_it() -> None:
-    async with temp_database(migrate=False) as (url, store):
+    async with temp_database(migrate=False) as (_, store):
         row = WindowAggregate(source="s", target="t", window_start_s=0, window_s=60, sent=1)
         with pytest.raises(BackendConfigError, match=r"schema version 0 < required \d+") as exc:
             await store.ingest([ReportWindows(report_id="r1", windows=[row])])
