@@ -34,8 +34,10 @@ from __future__ import annotations
 
 import math
 import struct
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from itertools import accumulate
 from typing import Any
 
 import numpy as np
@@ -51,23 +53,24 @@ _MAX_ACCURACY = 0.5
 _MAX_VALUE = 2.0**63
 _MAX_COUNT = 2**63 - 1
 _F64 = struct.Struct("<d")
+_SMALL = 64  # add_many switches to numpy above this many values
 
-_Int64Array = npt.NDArray[np.int64]
 _FloatArray = npt.NDArray[np.float64]
 
 
 @lru_cache(maxsize=8)
-def _bucket_bounds(relative_accuracy: float) -> _FloatArray:
+def _bucket_bounds(relative_accuracy: float) -> tuple[_FloatArray, list[float]]:
     """Upper bounds ``gamma**i`` of every bucket needed for values in ``[1, 2**63)``.
 
-    Bucket indices are looked up by exact comparison against this one table (searchsorted),
-    so a value lands in the same bucket whether added alone or in an array, on any path.
+    Bucket indices are looked up by exact comparison against this one table (numpy
+    ``searchsorted`` for arrays, ``bisect`` on the same floats as a list for a few values),
+    so a value lands in the same bucket on every path.
     """
     gamma = (1.0 + relative_accuracy) / (1.0 - relative_accuracy)
     n = math.ceil(math.log(_MAX_VALUE) / math.log(gamma)) + 2
     bounds: _FloatArray = np.power(gamma, np.arange(n, dtype=np.float64))
     bounds.setflags(write=False)
-    return bounds
+    return bounds, bounds.tolist()
 
 
 def _check_accuracy(relative_accuracy: float) -> float:
@@ -86,15 +89,16 @@ class LatencySketch:
     commutative (bucket counts and exact min/max/count add up in any order).
     """
 
-    __slots__ = ("_alpha", "_bounds", "_count", "_counts", "_gamma", "_lo", "_max", "_min",
-                 "_sum", "_zero")  # fmt: skip
+    __slots__ = ("_alpha", "_bounds", "_bounds_list", "_buckets", "_count", "_gamma", "_max",
+                 "_min", "_sum", "_zero")  # fmt: skip
 
     def __init__(self, relative_accuracy: float = 0.01) -> None:
         self._alpha = _check_accuracy(relative_accuracy)
         self._gamma = (1.0 + self._alpha) / (1.0 - self._alpha)
-        self._bounds = _bucket_bounds(self._alpha)
-        self._lo = 0  # bucket index of _counts[0]
-        self._counts: _Int64Array = np.zeros(0, dtype=np.int64)
+        self._bounds, self._bounds_list = _bucket_bounds(self._alpha)
+        # Sparse: bucket index -> count (never 0). Typical rows hold 5-50 buckets, so a dict
+        # beats numpy's per-call overhead for the merge-many-small-sketches workload.
+        self._buckets: dict[int, int] = {}
         self._zero = 0
         self._count = 0
         self._min = math.inf
@@ -136,7 +140,7 @@ class LatencySketch:
     @property
     def bucket_count(self) -> int:
         """Number of non-empty buckets (zero bucket included): drives the serialized size."""
-        return int(np.count_nonzero(self._counts)) + (1 if self._zero else 0)
+        return len(self._buckets) + (1 if self._zero else 0)
 
     # --- adding -------------------------------------------------------------------------
 
@@ -145,16 +149,15 @@ class LatencySketch:
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise InvalidSpecError(f"count must be a non-negative integer, got {count!r}")
         value = float(rtt_us)
-        if not math.isfinite(value) or value >= _MAX_VALUE:
+        if not -_MAX_VALUE < value < _MAX_VALUE:  # False for nan too
             raise InvalidSpecError(f"RTT must be finite and below 2**63 µs, got {rtt_us!r}")
         if count == 0:
             return
         if value < 1.0:
             self._zero += count
         else:
-            index = int(np.searchsorted(self._bounds, value, side="left"))
-            self._ensure_range(index, index)
-            self._counts[index - self._lo] += count
+            index = bisect_left(self._bounds_list, value)
+            self._buckets[index] = self._buckets.get(index, 0) + count
         self._count += count
         self._sum += value * count
         self._min = min(self._min, value)
@@ -166,25 +169,50 @@ class LatencySketch:
             arr = values.astype(np.float64, copy=False).ravel()
         else:
             seq = values if isinstance(values, Sequence) else list(values)
+            if len(seq) <= _SMALL:
+                self._add_small(seq)
+                return
             arr = np.asarray(seq, dtype=np.float64).ravel()
         if arr.size == 0:
             return
-        if not bool(np.isfinite(arr).all()) or bool((arr >= _MAX_VALUE).any()):
+        if not bool((np.abs(arr) < _MAX_VALUE).all()):  # False for nan and inf too
             raise InvalidSpecError("RTTs must be finite and below 2**63 µs")
         positive = arr[arr >= 1.0]
         if positive.size:
-            indices = np.searchsorted(self._bounds, positive, side="left")
-            lo = int(indices.min())
-            hi = int(indices.max())
-            self._ensure_range(lo, hi)
-            start = lo - self._lo
-            binned = np.bincount(indices - lo, minlength=hi - lo + 1)
-            self._counts[start : start + binned.size] += binned
+            indices, counts = np.unique(
+                np.searchsorted(self._bounds, positive, side="left"), return_counts=True
+            )
+            buckets = self._buckets
+            for index, count in zip(indices.tolist(), counts.tolist(), strict=True):
+                buckets[index] = buckets.get(index, 0) + count
         self._zero += int(arr.size - positive.size)
         self._count += int(arr.size)
         self._sum += float(arr.sum())
         self._min = min(self._min, float(arr.min()))
         self._max = max(self._max, float(arr.max()))
+
+    def _add_small(self, seq: Sequence[float]) -> None:
+        """``add_many`` for a few values: plain Python beats numpy's per-call overhead."""
+        if not seq:
+            return
+        values = [float(v) for v in seq]
+        # The chained comparison is False for nan too.
+        if not all(-_MAX_VALUE < v < _MAX_VALUE for v in values):
+            raise InvalidSpecError("RTTs must be finite and below 2**63 µs")
+        total = math.fsum(values)
+        buckets, bounds = self._buckets, self._bounds_list
+        zero = 0
+        for value in values:
+            if value < 1.0:
+                zero += 1
+            else:
+                index = bisect_left(bounds, value)
+                buckets[index] = buckets.get(index, 0) + 1
+        self._zero += zero
+        self._count += len(values)
+        self._sum += total
+        self._min = min(self._min, *values)
+        self._max = max(self._max, *values)
 
     def merge(self, other: LatencySketch) -> None:
         """Add every sample of ``other`` into this sketch (in place).
@@ -199,11 +227,9 @@ class LatencySketch:
             )
         if other._count == 0:
             return
-        if other._counts.size:
-            other_hi = other._lo + other._counts.size - 1
-            self._ensure_range(other._lo, other_hi)
-            start = other._lo - self._lo
-            self._counts[start : start + other._counts.size] += other._counts
+        buckets = self._buckets
+        for index, count in other._buckets.items():
+            buckets[index] = buckets.get(index, 0) + count
         self._zero += other._zero
         self._count += other._count
         self._sum += other._sum
@@ -215,23 +241,6 @@ class LatencySketch:
         new = LatencySketch(self._alpha)
         new.merge(self)
         return new
-
-    def _ensure_range(self, lo: int, hi: int) -> None:
-        """Grow the dense bucket array so it covers indices ``lo..hi``."""
-        size = self._counts.size
-        if size == 0:
-            self._lo = lo
-            self._counts = np.zeros(hi - lo + 1, dtype=np.int64)
-            return
-        cur_hi = self._lo + size - 1
-        if lo >= self._lo and hi <= cur_hi:
-            return
-        new_lo = min(lo, self._lo)
-        new_hi = max(hi, cur_hi)
-        grown = np.zeros(new_hi - new_lo + 1, dtype=np.int64)
-        grown[self._lo - new_lo : self._lo - new_lo + size] = self._counts
-        self._lo = new_lo
-        self._counts = grown
 
     # --- quantiles ----------------------------------------------------------------------
 
@@ -250,21 +259,22 @@ class LatencySketch:
                 raise InvalidSpecError(f"quantile must be within [0, 1], got {q!r}")
         if self._count == 0:
             return [math.nan for _ in qs]
-        cumulative = np.cumsum(self._counts)
+        indices = sorted(self._buckets)
+        cumulative = list(accumulate(self._buckets[i] for i in indices))
         out: list[float] = []
         for q in qs:
             h = float(q) * (self._count - 1)
             k = math.floor(h)
-            low = self._value_at_rank(k, cumulative)
+            low = self._value_at_rank(k, indices, cumulative)
             frac = h - k
             if frac == 0.0:
                 out.append(low)
                 continue
-            high = self._value_at_rank(k + 1, cumulative)
+            high = self._value_at_rank(k + 1, indices, cumulative)
             out.append(min(max(low + frac * (high - low), self._min), self._max))
         return out
 
-    def _value_at_rank(self, rank: int, cumulative: _Int64Array) -> float:
+    def _value_at_rank(self, rank: int, indices: list[int], cumulative: list[int]) -> float:
         if rank <= 0:
             return self._min
         if rank >= self._count - 1:
@@ -272,16 +282,12 @@ class LatencySketch:
         if rank < self._zero:
             value = 0.0
         else:
-            pos = int(np.searchsorted(cumulative, rank - self._zero, side="right"))
-            value = 2.0 * float(self._bounds[self._lo + pos]) / (1.0 + self._gamma)
+            index = indices[bisect_right(cumulative, rank - self._zero)]
+            value = 2.0 * self._bounds_list[index] / (1.0 + self._gamma)
         # The exact value lies in [min, max], so clamping can only reduce the error.
         return min(max(value, self._min), self._max)
 
     # --- equality -----------------------------------------------------------------------
-
-    def _nonzero_buckets(self) -> tuple[_Int64Array, _Int64Array]:
-        nz = np.flatnonzero(self._counts)
-        return nz + self._lo, self._counts[nz]
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, LatencySketch):
@@ -294,8 +300,7 @@ class LatencySketch:
             other._sum,
         ):
             return False
-        mine, theirs = self._nonzero_buckets(), other._nonzero_buckets()
-        return bool(np.array_equal(mine[0], theirs[0]) and np.array_equal(mine[1], theirs[1]))
+        return self._buckets == other._buckets
 
     __hash__ = None  # type: ignore[assignment]  # mutable
 
@@ -324,12 +329,12 @@ class LatencySketch:
         out += _F64.pack(self._max)
         out += _F64.pack(self._sum)
         _put_varint(out, self._zero)
-        indices, counts = self._nonzero_buckets()
-        _put_varint(out, int(indices.size))
+        buckets = self._buckets
+        _put_varint(out, len(buckets))
         previous = 0
-        for index, count in zip(indices.tolist(), counts.tolist(), strict=True):
+        for index in sorted(buckets):
             _put_varint(out, index - previous)
-            _put_varint(out, count)
+            _put_varint(out, buckets[index])
             previous = index
         return bytes(out)
 
@@ -362,11 +367,10 @@ class LatencySketch:
             raise SketchDecodeError("bad min/max/sum")
         zero = reader.varint()
         n_buckets = reader.varint()
-        limit = sketch._bounds.size
+        limit = len(sketch._bounds_list)
         if n_buckets > limit:
             raise SketchDecodeError("too many buckets")
-        indices = np.empty(n_buckets, dtype=np.int64)
-        counts = np.empty(n_buckets, dtype=np.int64)
+        buckets = sketch._buckets
         index = 0
         seen = zero
         for i in range(n_buckets):
@@ -380,16 +384,10 @@ class LatencySketch:
             seen += bucket_count
             if seen > count:
                 raise SketchDecodeError("bucket counts exceed total count")
-            indices[i] = index
-            counts[i] = bucket_count
+            buckets[index] = bucket_count
         reader.end()
         if seen != count:
             raise SketchDecodeError("bucket counts do not add up to the total count")
-        if n_buckets:
-            first = int(indices[0])
-            sketch._lo = first
-            sketch._counts = np.zeros(int(indices[-1]) - first + 1, dtype=np.int64)
-            sketch._counts[indices - first] = counts
         sketch._zero, sketch._count = zero, count
         sketch._min, sketch._max, sketch._sum = lo, hi, total
         return sketch

@@ -125,8 +125,8 @@ def compute_stats_many(results: Sequence[TargetResult]) -> list[LatencyStats]:
     """:func:`compute_stats` for many targets at once, vectorized with numpy.
 
     Same definitions and the same numbers (up to float rounding in the last bits); cheap over
-    100k targets: the samples of all targets go into one flat array, sorted once per target
-    group with ``lexsort``; no Python work per sample beyond building that array.
+    100k targets: the samples of all targets go into one flat array, sorted within each
+    target's block in one numpy sort; no Python work per sample beyond building that array.
     """
     n_targets = len(results)
     if n_targets == 0:
@@ -163,40 +163,84 @@ def compute_stats_many(results: Sequence[TargetResult]) -> list[LatencyStats]:
     with np.errstate(invalid="ignore", divide="ignore"):
         jitters = jitter_sums / (n_recv - 1)
 
-    order = np.lexsort((values, value_rows))
-    ordered = values[order]
+    ordered = _sort_within_rows(values, value_rows)
     starts = np.concatenate(([0], np.cumsum(n_recv)[:-1]))
     have = n_recv > 0
     mins = np.full(n_targets, np.nan)
     maxs = np.full(n_targets, np.nan)
     mins[have] = ordered[starts[have]]
     maxs[have] = ordered[starts[have] + n_recv[have] - 1]
-    pcts = {name: _row_percentiles(ordered, starts, n_recv, q) for name, q in PERCENTILES}
-
-    out: list[LatencyStats] = []
+    jitters[n_recv < 2] = np.nan
+    p50, p70, p90, p95, p99 = (_row_percentiles(ordered, starts, n_recv, q) for _, q in PERCENTILES)
+    min_col, max_col, mean_col = _column(mins), _column(maxs), _column(means)
+    # fping's -c summary stands in where there were no per-probe values (rare: few Python ops).
     for i, result in enumerate(results):
-        sent, received = effective_counts(result)
-        stats = LatencyStats(
-            sent=sent or 0,
-            received=received or 0,
-            duplicates=result.duplicates,
-            loss_ratio=loss_ratio(sent, received),
-        )
         if result.rtts_us is None:
-            stats.min_us = _float_or_none(result.min_us)
-            stats.mean_us = _float_or_none(result.avg_us)
-            stats.max_us = _float_or_none(result.max_us)
-        elif have[i]:
-            stats.min_us = float(mins[i])
-            stats.max_us = float(maxs[i])
-            stats.mean_us = float(means[i])
-            stats.stddev_us = float(stddevs[i])
-            if n_recv[i] >= 2:
-                stats.jitter_us = float(jitters[i])
-            for name, _ in PERCENTILES:
-                setattr(stats, name, float(pcts[name][i]))
-        out.append(stats)
+            min_col[i] = _float_or_none(result.min_us)
+            mean_col[i] = _float_or_none(result.avg_us)
+            max_col[i] = _float_or_none(result.max_us)
+
+    # One Python step per target (not per sample): counts, then the struct from ready columns.
+    out: list[LatencyStats] = []
+    columns = zip(
+        results,
+        lengths.tolist(),
+        n_recv.tolist(),
+        min_col,
+        max_col,
+        mean_col,
+        *(_column(c) for c in (stddevs, jitters, p50, p70, p90, p95, p99)),
+        strict=True,
+    )
+    for result, length, n_ok, lo, hi, mean, sd, jit, q50, q70, q90, q95, q99 in columns:
+        sent, received = result.sent, result.received
+        if result.rtts_us is not None:
+            sent = length if sent is None else sent
+            received = n_ok if received is None else received
+        out.append(
+            LatencyStats(
+                sent=sent or 0,
+                received=received or 0,
+                duplicates=result.duplicates,
+                loss_ratio=loss_ratio(sent, received),
+                min_us=lo,
+                mean_us=mean,
+                max_us=hi,
+                stddev_us=sd,
+                jitter_us=jit,
+                p50_us=q50,
+                p70_us=q70,
+                p90_us=q90,
+                p95_us=q95,
+                p99_us=q99,
+            )
+        )
     return out
+
+
+def _column(values: npt.NDArray[np.float64]) -> list[float | None]:
+    """Floats as a Python list with ``nan`` turned into ``None`` (in C, no Python loop)."""
+    column = values.astype(object)
+    column[np.isnan(values)] = None
+    result: list[float | None] = column.tolist()
+    return result
+
+
+def _sort_within_rows(
+    values: npt.NDArray[np.float64], rows: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    """Values sorted by (row, value); ``rows`` is already non-decreasing."""
+    if values.size == 0:
+        return values
+    low = float(values.min())
+    span = float(values.max()) - low + 1.0
+    # One float key row * span + offset keeps the rows in blocks (nearly sorted input, which
+    # the stable sort handles in about linear time); it is exact only for integer RTTs that
+    # fit in 2**52 together with the row number, otherwise fall back to lexsort (slower).
+    if span * (float(rows[-1]) + 1.0) < 2.0**52 and bool(np.all(values == np.floor(values))):
+        key = rows * span + (values - low)
+        return values[np.argsort(key, kind="stable")]
+    return values[np.lexsort((values, rows))]
 
 
 def _row_percentiles(

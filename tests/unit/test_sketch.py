@@ -92,13 +92,15 @@ def test_quantile_outside_unit_interval_is_rejected(q: float) -> None:
         sketch_of([1, 2, 3]).quantile(q)
 
 
-@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, 2.0**64])
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, 2.0**64, -1e300])
 def test_non_finite_rtts_are_rejected(bad: float) -> None:
     s = LatencySketch()
     with pytest.raises(InvalidSpecError):
         s.add(bad)
     with pytest.raises(InvalidSpecError):
         s.add_many([1.0, bad])
+    with pytest.raises(InvalidSpecError):
+        s.add_many(np.array([1.0] * 100 + [bad]))  # the vectorized path
     assert s.count == 0
 
 
@@ -129,6 +131,15 @@ def test_add_with_count_equals_repeated_adds_and_add_many() -> None:
     assert a == b == c
     a.add(99, count=0)
     assert a == b
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=-5, max_value=10**9), max_size=200))
+def test_python_and_numpy_paths_bucket_alike(values: list[int]) -> None:
+    one_by_one = LatencySketch()
+    for v in values:
+        one_by_one.add(v)
+    assert sketch_of(values) == sketch_of(np.array(values, dtype=np.int64)) == one_by_one
 
 
 def test_add_many_accepts_generators() -> None:
