@@ -1,0 +1,155 @@
+"""The SQS adapter's own behaviour on moto's server: URLs, encoding, partial batch failures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from adapters.memory import FakeClock
+from adapters.sqs import SqsJobQueue, SqsReportQueue, parse_sqs_url
+from cloudperf_core.backends import open_backend, open_job_queue, open_report_queue
+from cloudperf_core.errors import (
+    BackendConfigError,
+    BackendError,
+    BackendUnavailableError,
+    NotFoundError,
+)
+from cloudperf_core.models import Job, ProbeSpec
+from tests.contract.makers.sqs import sqs_queues
+from tests.support.moto import moto_endpoint, unique_name
+
+pytestmark = pytest.mark.services
+
+
+def sqs_url(name: str, **options: Any) -> str:
+    query = "&".join(f"{k}={v}" for k, v in ({"endpoint_url": moto_endpoint()} | options).items())
+    return f"sqs://{name}?{query}"
+
+
+# --- URLs -------------------------------------------------------------------------------------
+
+
+def test_url_options_are_parsed_and_unknown_ones_refused() -> None:
+    name, options = parse_sqs_url("sqs://reports?region=eu-west-1&dlq=reports-dlq&wait_s=0")
+    assert (name, options.region, options.dlq, options.wait_s) == (
+        "reports",
+        "eu-west-1",
+        "reports-dlq",
+        0,
+    )
+    with pytest.raises(BackendConfigError, match="unknown sqs:// option 'wait'"):
+        parse_sqs_url("sqs://reports?wait=1")
+    with pytest.raises(BackendConfigError):
+        parse_sqs_url("sqs://reports.fifo")
+    with pytest.raises(BackendConfigError):
+        parse_sqs_url("sqs://reports?wait_s=25")  # over SQS's 20 s long-poll maximum
+
+
+async def test_open_by_url_creates_queues_and_finds_the_dead_letter_queue() -> None:
+    name = unique_name("url")
+    created = await open_report_queue(
+        sqs_url(name, create=1, dlq=f"{name}-dlq", max_receives=1, wait_s=0)
+    )
+    await created.close()
+    # Reopened without create or dlq: the dead-letter queue comes from the redrive policy.
+    queue = await open_report_queue(sqs_url(name, wait_s=0))
+    try:
+        await queue.send([b"poison"])
+        (msg,) = await queue.receive(10, 30)
+        await queue.release([msg.receipt])
+        assert await queue.receive(10, 30) == []  # maxReceiveCount 1: redriven
+        assert [m.body for m in await queue.dead_letters(10)] == [b"poison"]
+    finally:
+        await queue.close()
+
+
+async def test_opening_a_missing_queue_or_a_wrong_port_is_a_config_error() -> None:
+    with pytest.raises(BackendConfigError):
+        await open_job_queue(sqs_url(unique_name("missing")))
+    with pytest.raises(BackendConfigError, match="jobs and reports"):
+        await open_backend(sqs_url(unique_name("cache")), "cache")
+
+
+# --- encoding ---------------------------------------------------------------------------------
+
+
+async def test_bodies_sqs_cannot_carry_as_text_arrive_byte_exact() -> None:
+    bodies = [b"\x00\x01binary", b"\xff\xfe", "\ufffe".encode(), b"", b"\r\n", "é".encode()]
+    async with sqs_queues("reports") as queue:
+        await queue.send(bodies)
+        got = await queue.receive(10, 30)
+    assert sorted(m.body for m in got) == sorted(bodies)
+
+
+# --- partial batch failures -------------------------------------------------------------------
+
+
+def fail_entries(queue: SqsReportQueue, *, times: int, sender_fault: bool) -> list[int]:
+    """Make the next ``times`` SendMessageBatch answers report their first entry as failed."""
+    calls: list[int] = []
+
+    def hook(parsed: dict[str, Any], **_: Any) -> None:
+        calls.append(len(calls))
+        if len(calls) <= times and parsed.get("Successful"):
+            ok = parsed["Successful"].pop(0)
+            parsed.setdefault("Failed", []).append(
+                {"Id": ok["Id"], "SenderFault": sender_fault, "Code": "InternalError"}
+            )
+
+    queue.connection.client.meta.events.register("after-call.sqs.SendMessageBatch", hook)
+    return calls
+
+
+async def test_entries_failed_server_side_are_retried_never_dropped() -> None:
+    async with sqs_queues("reports") as queue:
+        calls = fail_entries(queue, times=2, sender_fault=False)
+        await queue.send([b"a", b"b", b"c"])
+        got = {m.body for m in await queue.receive(10, 30)}
+    assert len(calls) == 3  # the batch, then two retries of the failed entry
+    assert got == {b"a", b"b", b"c"}
+
+
+async def test_entries_failing_every_time_raise_after_bounded_retries() -> None:
+    async with sqs_queues("reports", send_retries=2) as queue:
+        calls = fail_entries(queue, times=100, sender_fault=False)
+        with pytest.raises(BackendUnavailableError, match="after 2 retries"):
+            await queue.send([b"a"])
+    assert len(calls) == 3
+
+
+async def test_an_entry_refused_as_the_senders_fault_raises_at_once() -> None:
+    async with sqs_queues("reports") as queue:
+        calls = fail_entries(queue, times=100, sender_fault=True)
+        with pytest.raises(BackendError):
+            await queue.send([b"a"])
+    assert len(calls) == 1
+
+
+# --- leases -----------------------------------------------------------------------------------
+
+
+async def test_a_lease_lapsed_on_this_instances_clock_cannot_ack_or_extend() -> None:
+    async with sqs_queues("jobs") as shared:
+        clock = FakeClock()
+        queue = SqsJobQueue(shared.connection, shared.queue_url, clock=clock, owns_connection=False)
+        await queue.issue([Job(job_id="j", source="s", spec=ProbeSpec(targets=("::1",)))])
+        (old,) = await queue.lease(1, 60)
+        assert old.lease_expires_at_ms == clock.now_ms() + 60_000
+        clock.advance(60)  # SQS still hides the message and would accept the stale handle
+
+        with pytest.raises(NotFoundError):
+            await queue.ack(old.lease_id)
+        with pytest.raises(NotFoundError):
+            await queue.extend(old.lease_id, 30)
+
+        # The job was not deleted: once visible again it is leased a second time.
+        await queue.connection.call(
+            "change_message_visibility",
+            QueueUrl=queue.queue_url,
+            ReceiptHandle=old.lease_id,
+            VisibilityTimeout=0,
+        )
+        (again,) = await queue.lease(1, 30)
+        assert (again.job.job_id, again.deliveries) == ("j", 2)
+        await queue.ack(again.lease_id)
