@@ -33,6 +33,7 @@ True
 from __future__ import annotations
 
 import math
+import operator
 import struct
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
@@ -146,8 +147,14 @@ class LatencySketch:
 
     def add(self, rtt_us: float, count: int = 1) -> None:
         """Add ``count`` samples of value ``rtt_us``."""
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        try:
+            # ints and numpy ints; not floats, not bools
+            n = -1 if isinstance(count, bool) else operator.index(count)
+        except TypeError:
+            n = -1
+        if n < 0:
             raise InvalidSpecError(f"count must be a non-negative integer, got {count!r}")
+        count = n
         value = float(rtt_us)
         if not -_MAX_VALUE < value < _MAX_VALUE:  # False for nan too
             raise InvalidSpecError(f"RTT must be finite and below 2**63 µs, got {rtt_us!r}")

@@ -131,6 +131,12 @@ def test_add_with_count_equals_repeated_adds_and_add_many() -> None:
     assert a == b == c
     a.add(99, count=0)
     assert a == b
+    a.add(1234, count=np.int64(2))
+    assert a.count == 9
+    for bad_count in (-1, 1.5, True):
+        with pytest.raises(InvalidSpecError):
+            a.add(5, count=bad_count)  # type: ignore[arg-type]
+    assert a.count == 9
 
 
 @settings(max_examples=200, deadline=None)
