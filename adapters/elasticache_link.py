@@ -194,6 +194,8 @@ class RedisLink:
             "socket_timeout": s.timeout_s,
             "socket_connect_timeout": s.connect_timeout_s,
             "connection_class": _TlsConnection if s.tls else _TcpConnection,
+            # RESP2 works on every ElastiCache engine version (HELLO needs Redis 6+).
+            "protocol": 2,
             # Retries are ours (below), so the driver must not retry on its own.
             "retry": None,
         }
