@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from adapters.memory import FakeClock
 from adapters.sqs import SqsJobQueue, SqsReportQueue, parse_sqs_url
+from adapters.sqs_client import map_error
 from cloudperf_core.backends import open_backend, open_job_queue, open_report_queue
 from cloudperf_core.errors import (
     BackendConfigError,
@@ -153,3 +155,34 @@ async def test_a_lease_lapsed_on_this_instances_clock_cannot_ack_or_extend() -> 
         (again,) = await queue.lease(1, 30)
         assert (again.job.job_id, again.deliveries) == ("j", 2)
         await queue.ack(again.lease_id)
+
+
+# --- error mapping ----------------------------------------------------------------------------
+
+
+def client_error(code: str, status: int, message: str = "") -> ClientError:
+    response: Any = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(response, "ReceiveMessage")
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (client_error("ThrottlingException", 400), BackendUnavailableError),
+        (client_error("SomethingNew", 503), BackendUnavailableError),
+        (client_error("AWS.SimpleQueueService.NonExistentQueue", 400), BackendConfigError),
+        (client_error("InvalidClientTokenId", 403), BackendConfigError),
+        (client_error("ReceiptHandleIsInvalid", 400), NotFoundError),
+        (client_error("InvalidParameterValue", 400, "ReceiptHandle is expired"), NotFoundError),
+        (client_error("InvalidParameterValue", 400, "MaxNumberOfMessages"), BackendError),
+        (EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), BackendUnavailableError),
+        (TimeoutError(), BackendUnavailableError),
+    ],
+)
+def test_driver_errors_map_to_the_cloudperf_tree(exc: Exception, expected: type) -> None:
+    mapped = map_error(exc, "receive_message")
+    assert type(mapped) is expected
+    assert "receive_message" in str(mapped)

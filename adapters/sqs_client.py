@@ -1,0 +1,324 @@
+"""The SQS client layer under ``adapters.sqs``: options and URLs, one reused aiobotocore
+client with a deadline on every call, error mapping, body encoding, queue creation.
+
+Every failure leaves as a CloudperfError: throttling, 5xx, connection failures and timeouts
+as BackendUnavailableError (botocore's "standard" mode has already retried them with backoff),
+a missing queue or bad credentials as BackendConfigError, a stale receipt handle as
+NotFoundError, anything else as BackendError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ipaddress
+import json
+import math
+import random
+import re
+from collections.abc import Mapping, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, fields
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import aiohttp
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore import exceptions as bex
+
+from cloudperf_core.backends import redact_url
+from cloudperf_core.errors import (
+    BackendConfigError,
+    BackendError,
+    BackendUnavailableError,
+    CloudperfError,
+    InvalidSpecError,
+    NotFoundError,
+)
+from cloudperf_core.models import ReceivedMessage
+
+SQS_MAX_MESSAGE_BYTES = 262_144  # per message and per SendMessageBatch, attributes included
+SQS_MAX_BATCH_ENTRIES = 10
+SQS_MAX_VISIBILITY_S = 43_200
+ENCODING_ATTRIBUTE = "cloudperf-encoding"
+_BASE64_ATTRIBUTES = {ENCODING_ATTRIBUTE: {"DataType": "String", "StringValue": "base64"}}
+_BASE64_ATTRIBUTES_BYTES = len(ENCODING_ATTRIBUTE) + len("String") + len("base64")
+# Characters SQS refuses in a message body (its allowed set is XML 1.0's).
+_SQS_FORBIDDEN = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+_UNAVAILABLE_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "RequestThrottled",
+        "ServiceUnavailable",
+        "InternalError",
+        "InternalFailure",
+        "KmsThrottled",
+        "RequestTimeout",
+    }
+)
+_MISSING_QUEUE_CODES = frozenset({"QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue"})
+# Codes meaning "this receipt handle no longer names an in-flight message".
+LAPSED_RECEIPT = frozenset(
+    {"ReceiptHandleIsInvalid", "MessageNotInflight", "InvalidParameterValue"}
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SqsOptions:
+    """Where SQS is and how long any call may take (every call has a deadline)."""
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 25.0  # must exceed wait_s: a long poll is one slow read
+    call_timeout_s: float = 60.0
+    max_attempts: int = 3  # botocore "standard" retries: throttling, 5xx, connection errors
+    wait_s: int = 1
+    send_retries: int = 3  # re-sends of entries a batch call reported as failed (server side)
+    max_receives: int = 5
+    create: bool = False
+    dlq: str | None = None
+    queue_url: str | None = None
+
+
+def parse_sqs_url(url: str) -> tuple[str, SqsOptions]:
+    """``sqs://NAME?opts`` -> (queue name, options); unknown options are an error."""
+    parts = urlsplit(url)
+    name = parts.netloc or parts.path.strip("/")
+    if not _QUEUE_NAME.match(name):
+        raise BackendConfigError(f"bad SQS queue name in {redact_url(url)} (FIFO is unsupported)")
+    known = {f.name: f.type for f in fields(SqsOptions)}
+    values: dict[str, Any] = {}
+    for key, raw in parse_qsl(parts.query, keep_blank_values=True):
+        kind = known.get(key)
+        if kind is None:
+            raise BackendConfigError(f"unknown sqs:// option {key!r} (known: {', '.join(known)})")
+        try:
+            if kind == "bool":
+                values[key] = raw.lower() in {"1", "true", "yes"}
+            elif kind == "int":
+                values[key] = int(raw)
+            elif kind == "float":
+                values[key] = float(raw)
+            else:
+                values[key] = raw or None
+        except ValueError as exc:
+            raise BackendConfigError(f"sqs:// option {key}={raw!r} is not a number") from exc
+    options = SqsOptions(**values)
+    if not 0 <= options.wait_s <= 20 or options.read_timeout_s <= options.wait_s:
+        raise BackendConfigError("sqs:// needs 0 <= wait_s <= 20 and read_timeout_s > wait_s")
+    return name, options
+
+
+def _is_loopback(endpoint_url: str) -> bool:
+    host = urlsplit(endpoint_url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def map_error(exc: BaseException, what: str) -> CloudperfError:
+    """Translate an aiobotocore/botocore/aiohttp failure into the cloudperf error tree."""
+    if isinstance(exc, bex.ClientError):
+        err = exc.response.get("Error", {})
+        code = str(err.get("QueryErrorCode") or err.get("Code") or "")
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        message = f"SQS {what}: {code}: {err.get('Message', '')}"
+        if code in _UNAVAILABLE_CODES or status >= 500:
+            return BackendUnavailableError(message)
+        if code in _MISSING_QUEUE_CODES:
+            return BackendConfigError(message)
+        if code in LAPSED_RECEIPT and (code != "InvalidParameterValue" or "eceipt" in message):
+            # Real SQS answers a lapsed receipt handle with InvalidParameterValue.
+            return NotFoundError(message)
+        if status in (401, 403):
+            return BackendConfigError(message)
+        return BackendError(message)
+    if isinstance(exc, bex.ConnectionError | bex.HTTPClientError | aiohttp.ClientError | OSError):
+        return BackendUnavailableError(f"SQS {what}: cannot reach the endpoint: {exc}")
+    if isinstance(exc, TimeoutError):
+        return BackendUnavailableError(f"SQS {what}: no answer within the call deadline")
+    if isinstance(exc, bex.NoCredentialsError | bex.PartialCredentialsError | bex.NoRegionError):
+        return BackendConfigError(f"SQS {what}: {exc}")
+    return BackendError(f"SQS {what}: {exc}")
+
+
+class SqsConnection:
+    """One aiobotocore SQS client, reused for every call; every call has a deadline."""
+
+    def __init__(self, client: Any, stack: AsyncExitStack, options: SqsOptions) -> None:
+        self.client = client  # exposed for instrumentation (botocore event hooks in tests)
+        self.options = options
+        self._stack = stack
+
+    @classmethod
+    async def open(cls, options: SqsOptions) -> SqsConnection:
+        config = AioConfig(
+            connect_timeout=options.connect_timeout_s,
+            read_timeout=options.read_timeout_s,
+            retries={"max_attempts": options.max_attempts, "mode": "standard"},
+        )
+        kwargs: dict[str, Any] = {"config": config, "region_name": options.region}
+        if options.endpoint_url:
+            kwargs["endpoint_url"] = options.endpoint_url
+            if _is_loopback(options.endpoint_url):
+                # Emulators accept any credentials; real AWS never sits on loopback.
+                kwargs["aws_access_key_id"] = "testing"
+                kwargs["aws_secret_access_key"] = "testing"  # noqa: S105
+                kwargs["region_name"] = options.region or "us-east-1"
+        stack = AsyncExitStack()
+        try:
+            client = await stack.enter_async_context(get_session().create_client("sqs", **kwargs))
+        except Exception as exc:
+            await stack.aclose()
+            raise map_error(exc, "client setup") from exc
+        return cls(client, stack, options)
+
+    async def call(self, operation: str, **params: Any) -> dict[str, Any]:
+        """Run one API call (``operation`` in snake_case) and map any failure."""
+        try:
+            async with asyncio.timeout(self.options.call_timeout_s):
+                result: dict[str, Any] = await getattr(self.client, operation)(**params)
+                return result
+        except Exception as exc:
+            raise map_error(exc, operation) from exc
+
+    async def queue_url(self, name: str) -> str:
+        result = await self.call("get_queue_url", QueueName=name)
+        return str(result["QueueUrl"])
+
+    async def batch(
+        self,
+        operation: str,
+        queue_url: str,
+        entries: Sequence[dict[str, Any]],
+        *,
+        ignore: frozenset[str] = frozenset(),
+    ) -> None:
+        """One ``*Batch`` call; entries that failed server-side are retried with backoff.
+
+        Entries failing with a code in ``ignore`` are dropped on purpose; any other failure
+        left after ``send_retries`` re-tries raises, so nothing is lost silently.
+        """
+        pending = {str(i): dict(e, Id=str(i)) for i, e in enumerate(entries)}
+        for attempt in range(self.options.send_retries + 1):
+            if attempt:
+                await asyncio.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+            result = await self.call(operation, QueueUrl=queue_url, Entries=list(pending.values()))
+            for ok in result.get("Successful") or []:
+                pending.pop(ok["Id"], None)
+            retry: dict[str, dict[str, Any]] = {}
+            for failed in result.get("Failed") or []:
+                entry = pending.pop(failed["Id"], None)
+                if entry is None or failed.get("Code") in ignore:
+                    continue
+                if failed.get("SenderFault"):
+                    raise BackendError(
+                        f"SQS {operation} refused an entry: {failed.get('Code')}: "
+                        f"{failed.get('Message', '')}"
+                    )
+                retry[failed["Id"]] = entry
+            pending = retry
+            if not pending:
+                return
+        raise BackendUnavailableError(
+            f"SQS {operation}: {len(pending)} entries still failing after "
+            f"{self.options.send_retries} retries"
+        )
+
+    async def receive(
+        self, queue_url: str, max_messages: int, visibility_s: float, *, wait_s: int
+    ) -> list[dict[str, Any]]:
+        """Up to ``max_messages`` raw messages: first call long-polls, later ones do not."""
+        visibility = visibility_timeout(visibility_s)
+        out: list[dict[str, Any]] = []
+        while len(out) < max_messages:
+            result = await self.call(
+                "receive_message",
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=min(SQS_MAX_BATCH_ENTRIES, max_messages - len(out)),
+                VisibilityTimeout=visibility,
+                WaitTimeSeconds=wait_s if not out else 0,
+                MessageSystemAttributeNames=["ApproximateReceiveCount"],
+                MessageAttributeNames=[ENCODING_ATTRIBUTE],
+            )
+            got = result.get("Messages") or []
+            out.extend(got)
+            if not got:
+                break
+        return out
+
+    async def close(self) -> None:
+        try:
+            await self._stack.aclose()
+        except Exception as exc:
+            raise map_error(exc, "close") from exc
+
+
+def visibility_timeout(seconds: float) -> int:
+    if not 0 <= seconds <= SQS_MAX_VISIBILITY_S:
+        raise InvalidSpecError(f"SQS visibility must be 0..{SQS_MAX_VISIBILITY_S} s: {seconds}")
+    return math.ceil(seconds)
+
+
+def encode_body(body: bytes) -> tuple[str, dict[str, Any], int]:
+    """(SQS text, message attributes, size SQS counts against its limit) for raw bytes."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and not _SQS_FORBIDDEN.search(text):
+        return text, {}, len(body)
+    encoded = base64.b64encode(body).decode("ascii")
+    return encoded, _BASE64_ATTRIBUTES, len(encoded) + _BASE64_ATTRIBUTES_BYTES
+
+
+def decode_body(message: Mapping[str, Any]) -> bytes:
+    attribute = (message.get("MessageAttributes") or {}).get(ENCODING_ATTRIBUTE) or {}
+    if attribute.get("StringValue") == "base64":
+        return base64.b64decode(message["Body"])
+    return str(message["Body"]).encode("utf-8")
+
+
+def received_message(message: Mapping[str, Any]) -> ReceivedMessage:
+    return ReceivedMessage(
+        body=decode_body(message),
+        receipt=message["ReceiptHandle"],
+        message_id=message["MessageId"],
+        deliveries=int((message.get("Attributes") or {}).get("ApproximateReceiveCount", 1)),
+    )
+
+
+async def create_queues(
+    connection: SqsConnection, name: str, *, dlq: str | None = None, max_receives: int = 5
+) -> tuple[str, str | None]:
+    """Create ``name`` (and its dead-letter queue ``dlq`` with a redrive policy) if missing.
+
+    Returns (queue URL, dead-letter queue URL or None). Idempotent for equal settings.
+    """
+    attributes: dict[str, str] = {}
+    dlq_url = None
+    if dlq is not None:
+        if max_receives < 1:
+            raise BackendConfigError("max_receives must be at least 1")
+        dlq_url = str((await connection.call("create_queue", QueueName=dlq))["QueueUrl"])
+        arn = await connection.call(
+            "get_queue_attributes", QueueUrl=dlq_url, AttributeNames=["QueueArn"]
+        )
+        policy = {"deadLetterTargetArn": arn["Attributes"]["QueueArn"]}
+        attributes["RedrivePolicy"] = json.dumps(policy | {"maxReceiveCount": str(max_receives)})
+    result = await connection.call("create_queue", QueueName=name, Attributes=attributes)
+    return str(result["QueueUrl"]), dlq_url
+
+
+async def delete_queues(connection: SqsConnection, *queue_urls: str | None) -> None:
+    """Delete queues by URL (None entries are skipped); tests use it to clean up."""
+    for url in queue_urls:
+        if url is not None:
+            await connection.call("delete_queue", QueueUrl=url)
