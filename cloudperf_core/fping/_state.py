@@ -1,0 +1,172 @@
+"""Merging every line about a target into one ``TargetResult`` (fping-output.md §2, §4.3).
+
+The accumulator keeps targets in the order of their first *anchor* line (summary, ``-C`` row,
+verdict, name error); targets only ever mentioned by per-probe, ICMP or duplicate lines follow
+in first-seen order. Labels are not unique (§2.1): the k-th row for a label in one block is the
+k-th target with that label.
+"""
+
+from __future__ import annotations
+
+from cloudperf_core.models import TargetResult
+
+
+class Accumulator:
+    """Mutable state of one parse; ``finish()`` returns the targets."""
+
+    def __init__(self) -> None:
+        self.order: list[TargetResult] = []
+        self.pending: dict[str, TargetResult] = {}
+        self.slot0: dict[str, TargetResult] = {}
+        self.more_slots: dict[str, list[TargetResult]] = {}
+        self.row_counts: dict[str, int] = {}
+        self.other_counts: dict[tuple[str, str], int] = {}
+        self.crow_ids: set[int] = set()
+        self.probes: dict[str, list[dict[int, int | None]]] = {}
+        # -Q / SIGQUIT interval blocks: rows after a header are deltas, the final summary wins.
+        self.interval = False
+        self.block_counts: dict[str, int] = {}
+        self.block_total = 0
+        self.expected: dict[str, int] = {}
+        self.in_usage = False
+
+    # --- slots ---------------------------------------------------------------------------
+
+    def first(self, label: str) -> TargetResult:
+        """The first target with ``label``, created unanchored if unknown."""
+        tr = self.slot0.get(label)
+        if tr is None:
+            tr = TargetResult(target=label)
+            self.slot0[label] = tr
+            self.pending[label] = tr
+        return tr
+
+    def slot(self, label: str, k: int) -> TargetResult:
+        """The k-th target with ``label``, anchored (placed in output order) now."""
+        tr = self.first(label)
+        if k == 0:
+            if self.pending.pop(label, None) is not None:
+                self.order.append(tr)
+            return tr
+        extra = self.more_slots.setdefault(label, [])
+        while len(extra) < k:
+            new = TargetResult(target=label)
+            extra.append(new)
+            self.order.append(new)
+        return extra[k - 1]
+
+    def anchor(self, kind: str, label: str) -> TargetResult:
+        """Slot for a verdict/name-error line: the n-th such line for a label -> n-th target."""
+        key = (kind, label)
+        k = self.other_counts.get(key, 0)
+        self.other_counts[key] = k + 1
+        return self.slot(label, k)
+
+    # --- rows (summary, -C) ----------------------------------------------------------------
+
+    def header(self) -> None:
+        """An ``[HH:MM:SS]`` interval header starts a block of delta rows."""
+        self._close_block()
+        self.interval = True
+
+    def _close_block(self) -> None:
+        for label, n in self.block_counts.items():
+            if n > self.expected.get(label, 0):
+                self.expected[label] = n
+        self.block_counts = {}
+        self.block_total = 0
+
+    def row(self, label: str) -> TargetResult | None:
+        """Slot for a final summary/``-C`` row, or ``None`` for an interval (delta) row."""
+        if self.interval:
+            seen = self.block_counts.get(label, 0)
+            limit = self.expected.get(label, 1) if self.expected else 1
+            full = bool(self.expected) and self.block_total >= sum(self.expected.values())
+            if seen < limit and not full:
+                self.block_counts[label] = seen + 1
+                self.block_total += 1
+                self.slot(label, seen)  # fixes the output order; counts come later
+                return None
+            # The final summary follows the last block without a header (§2.6).
+            self._close_block()
+            self.interval = False
+        k = self.row_counts.get(label, 0)
+        self.row_counts[label] = k + 1
+        return self.slot(label, k)
+
+    def set_summary(
+        self,
+        tr: TargetResult,
+        xmt: int,
+        rcv: int,
+        rtt_us: tuple[int, int, int] | None,
+    ) -> None:
+        tr.sent = xmt
+        tr.received = min(rcv, xmt)
+        if rcv > xmt:  # ≤4.x loop mode and 5.5 -q count duplicates in RCV (§4.3)
+            tr.duplicates += rcv - xmt
+        if rtt_us is not None:
+            tr.min_us, tr.avg_us, tr.max_us = rtt_us
+
+    def set_crow(self, tr: TargetResult, values: list[int | None]) -> None:
+        tr.rtts_us = values
+        tr.sent = len(values)
+        tr.received = len(values) - values.count(None)
+        self.crow_ids.add(id(tr))
+
+    def bulk_crows(self, labels: list[str], results: list[TargetResult]) -> bool:
+        """Add many fresh ``-C`` rows at once; ``False`` if the simple case does not apply."""
+        if self.interval or self.in_usage or len(set(labels)) != len(labels):
+            return False
+        if not self.slot0.keys().isdisjoint(labels):
+            return False
+        self.slot0.update(zip(labels, results, strict=True))
+        self.row_counts.update(dict.fromkeys(labels, 1))
+        self.order.extend(results)
+        self.crow_ids.update(map(id, results))
+        return True
+
+    # --- per-probe lines -------------------------------------------------------------------
+
+    def probe(self, label: str, idx: int, rtt_us: int | None) -> None:
+        self.first(label)
+        records = self.probes.setdefault(label, [])
+        for rec in records:
+            if idx not in rec:
+                rec[idx] = rtt_us
+                return
+        records.append({idx: rtt_us})
+
+    # --- result ----------------------------------------------------------------------------
+
+    def finish(self) -> list[TargetResult]:
+        for label, records in self.probes.items():
+            slots = [self.slot0[label], *self.more_slots.get(label, ())]
+            if len(records) > len(slots):
+                # A repeated [IDX]: keep the first reply, count the others as duplicates.
+                dups = sum(len(rec) for rec in records[len(slots) :])
+                slots[-1].duplicates += dups
+                self._undo_loop_dups(slots[-1], records[len(slots) - 1], dups)
+            for tr, rec in zip(slots, records, strict=False):
+                self._apply_probes(tr, rec)
+        return [*self.order, *self.pending.values()]
+
+    def _apply_probes(self, tr: TargetResult, rec: dict[int, int | None]) -> None:
+        if id(tr) in self.crow_ids:
+            return  # the -C row is authoritative
+        n = max(rec) + 1
+        if tr.sent is not None and tr.sent > n:
+            n = tr.sent  # ≤4.x prints nothing for lost probes: pad to the count
+        rtts = [rec.get(i) for i in range(n)]
+        tr.rtts_us = rtts
+        if tr.sent is None:
+            tr.sent = n
+            tr.received = n - rtts.count(None)
+
+    def _undo_loop_dups(self, tr: TargetResult, rec: dict[int, int | None], dups: int) -> None:
+        # 5.x loop mode counts every duplicate in both XMT and RCV (§4.3, 51_dup_l: 8/8 for 4).
+        if id(tr) in self.crow_ids or tr.sent is None or tr.received is None:
+            return
+        if tr.sent == max(rec) + 1 + dups and tr.received >= dups:
+            tr.sent -= dups
+            tr.received -= dups
