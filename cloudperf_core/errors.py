@@ -78,3 +78,7 @@ class AuthError(CloudperfError):
 
 class SketchDecodeError(CloudperfError):
     """Bytes given to ``LatencySketch.from_bytes`` are not a valid serialized sketch."""
+
+
+class FpingParseWarning(UserWarning):
+    """A line of fping output was not understood and skipped (lenient mode)."""
