@@ -196,7 +196,11 @@ class SqsReportQueue(_SqsQueue):
         self.max_message_bytes = max_message_bytes
 
     async def send(self, bodies: Sequence[bytes]) -> None:
-        """Send every body; ReportRejectedError (nothing sent) if one is over the limit."""
+        """Send every body; ReportRejectedError (nothing sent) if one is over the limit.
+
+        If a later batch fails, earlier ones are already queued: resending all is safe because
+        ingest is idempotent by report id.
+        """
         encoded = [encode_body(bytes(b)) for b in bodies]
         for (_, _, size), body in zip(encoded, bodies, strict=True):
             if size > self.max_message_bytes:

@@ -239,10 +239,11 @@ class SqsConnection:
         visibility = visibility_timeout(visibility_s)
         out: list[dict[str, Any]] = []
         while len(out) < max_messages:
+            asked = min(SQS_MAX_BATCH_ENTRIES, max_messages - len(out))
             result = await self.call(
                 "receive_message",
                 QueueUrl=queue_url,
-                MaxNumberOfMessages=min(SQS_MAX_BATCH_ENTRIES, max_messages - len(out)),
+                MaxNumberOfMessages=asked,
                 VisibilityTimeout=visibility,
                 WaitTimeSeconds=wait_s if not out else 0,
                 MessageSystemAttributeNames=["ApproximateReceiveCount"],
@@ -250,7 +251,7 @@ class SqsConnection:
             )
             got = result.get("Messages") or []
             out.extend(got)
-            if not got:
+            if len(got) < asked:  # a short answer: asking again now would likely be wasted
                 break
         return out
 

@@ -137,7 +137,7 @@ def silent_port() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
-async def _queue_at(port: int, **overrides: Any) -> SqsReportQueue:
+async def _queue_at(port: int) -> SqsReportQueue:
     options = SqsOptions(
         endpoint_url=f"http://127.0.0.1:{port}",
         connect_timeout_s=1,
