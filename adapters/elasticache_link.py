@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import ssl
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -139,11 +140,23 @@ def parse_redis_url(url: str) -> RedisSettings:
 # --- connections and the error boundary ----------------------------------------------------
 
 
+_CONFIG_ERRORS = (rx.AuthenticationError, rx.AuthorizationError, rx.NoPermissionError)
+
+
 class _NotSentError(rx.ConnectionError):
     """Connecting (socket or handshake) failed, so no command was sent: always safe to retry."""
 
 
-_CONFIG_ERRORS = (rx.AuthenticationError, rx.AuthorizationError, rx.NoPermissionError)
+class _TlsVerifyError(rx.ConnectionError):
+    """The server's TLS certificate was not accepted: a configuration problem, not a blip."""
+
+
+def _cert_rejected(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 async def _connect_or_not_sent(connect: Callable[[], Awaitable[None]]) -> None:
@@ -152,6 +165,8 @@ async def _connect_or_not_sent(connect: Callable[[], Awaitable[None]]) -> None:
     except _CONFIG_ERRORS:
         raise
     except (rx.ConnectionError, rx.TimeoutError, OSError) as exc:
+        if _cert_rejected(exc):
+            raise _TlsVerifyError(str(exc)) from exc
         raise _NotSentError(str(exc)) from exc
 
 
@@ -234,7 +249,7 @@ class RedisLink:
             try:
                 with anyio.fail_after(s.attempt_deadline_s):
                     return await op(self.client())
-            except _CONFIG_ERRORS as exc:
+            except (*_CONFIG_ERRORS, _TlsVerifyError) as exc:
                 raise BackendConfigError(
                     f"redis at {s.url_redacted} refused {what}: {exc}"
                 ) from exc

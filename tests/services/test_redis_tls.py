@@ -1,0 +1,107 @@
+"""rediss:// end to end: a TLS-terminating proxy (self-signed certificate, made with the
+openssl CLI) in front of the real Redis on 127.0.0.1:6379."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import ssl
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from adapters.elasticache import open_redis_services
+from cloudperf_core.errors import BackendConfigError, BackendUnavailableError
+from tests.contract.makers.redis import delete_prefix, fresh_prefix
+
+pytestmark = pytest.mark.services
+
+NO_HANG_S = 30  # a guard only
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    openssl = shutil.which("openssl")
+    assert openssl, "the openssl command is needed to make a test certificate"
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, ssl.SSLError):
+        pass
+    finally:
+        writer.close()
+
+
+@pytest.fixture
+async def tls_port(certificate: tuple[Path, Path]) -> AsyncIterator[int]:
+    """A loopback TLS port forwarding to Redis."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    tasks: set[asyncio.Task[object]] = set()
+
+    async def serve(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        redis_r, redis_w = await asyncio.open_connection("127.0.0.1", 6379)
+        both = asyncio.gather(_pipe(client_r, redis_w), _pipe(redis_r, client_w))
+        tasks.add(both)
+        await both
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=context)
+    yield server.sockets[0].getsockname()[1]
+    server.close()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await server.wait_closed()
+
+
+async def test_rediss_with_the_right_ca_round_trips(
+    tls_port: int, certificate: tuple[Path, Path]
+) -> None:
+    prefix = fresh_prefix()
+    url = f"rediss://127.0.0.1:{tls_port}/0?prefix={prefix}&ssl_ca_certs={certificate[0]}"
+    services = await open_redis_services(url)
+    try:
+        await services.cache.set("k", b"over tls", ttl_s=30)
+        assert await services.cache.get("k") == b"over tls"
+        assert await services.cursors.next("fra", 2) == 0
+    finally:
+        await services.close()
+        await delete_prefix(prefix)
+
+
+async def test_an_untrusted_certificate_is_a_config_error(tls_port: int) -> None:
+    services = await open_redis_services(f"rediss://127.0.0.1:{tls_port}/0?timeout_s=2")
+    try:
+        with anyio.fail_after(NO_HANG_S), pytest.raises(BackendConfigError) as info:
+            await services.cache.get("k")
+    finally:
+        await services.close()
+    assert not isinstance(info.value, BackendUnavailableError)
+    assert "certificate" in str(info.value).lower()
+
+
+async def test_verification_can_be_switched_off(tls_port: int) -> None:
+    prefix = fresh_prefix()
+    services = await open_redis_services(
+        f"rediss://127.0.0.1:{tls_port}/0?prefix={prefix}&ssl_cert_reqs=none"
+    )
+    try:
+        await services.cache.set("k", b"v")
+        assert await services.cache.get("k") == b"v"
+    finally:
+        await services.close()
+        await delete_prefix(prefix)
