@@ -249,6 +249,8 @@ def _interpret(
         # every resolved target.
         fatal = parsed.fatal or _fatal_lines(result)
         raise FpingError(_error_message(result, fatal), result.exit_code)
+    for line in parsed.fatal:
+        logger.warning("fping reported an error but produced results: %s", line)
     wanted = set(batch)
     found: dict[str, TargetResult] = {}
     for row in parsed.targets:
@@ -259,11 +261,11 @@ def _interpret(
         else:
             found[row.target] = row
     for target in batch:
-        row = found.get(target)
-        if row is None:
+        match = found.get(target)
+        if match is None:
             found[target] = TargetResult(target=target, errors=[NO_RESULT_ERROR])
-        elif row.sent is None and not row.errors:
-            row.errors.append(NO_RESULT_ERROR)
+        elif match.sent is None and not match.errors:
+            match.errors.append(NO_RESULT_ERROR)
     return found, list(parsed.warnings)
 
 
