@@ -10,7 +10,7 @@ import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 import anyio
 
@@ -63,11 +63,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (plus where to get help), not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="cloudperf", description="Measure network latency and packet loss with fping."
-    )
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = _Parser(prog="cloudperf", description="Measure network latency and packet loss with fping.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     m = sub.add_parser("measure", help="measure targets now, store and print the result")
     m.add_argument("targets", nargs="+", metavar="TARGET", help="IP address or host name")
@@ -138,7 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--json", action="store_true")
 
     db = sub.add_parser("db", help="database administration")
-    dbsub = db.add_subparsers(dest="db_command", required=True, metavar="SUBCOMMAND")
+    dbsub = db.add_subparsers(
+        dest="db_command", required=True, metavar="SUBCOMMAND", parser_class=_Parser
+    )
     mig = dbsub.add_parser("migrate", help="apply schema migrations (idempotent)")
     mig.add_argument("--store", required=True)
     return p
