@@ -76,5 +76,8 @@ def handle_json(acc: Accumulator, line: str) -> None:
         message = body.get("message")
         if not isinstance(message, str):
             raise MalformedJson
-        acc.anchor("name", _host(body)).errors.append(message)
+        # Without -q fping also prints the plain "NAME: message" line: one target, one error.
+        tr = acc.slot(_host(body), 0)
+        if message not in tr.errors:
+            tr.errors.append(message)
     # "stats" and unknown types carry nothing per target: ignored (forward compatibility).

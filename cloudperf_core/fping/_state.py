@@ -115,11 +115,23 @@ class Accumulator:
         self.crow_ids.add(id(tr))
 
     def bulk_crows(self, labels: list[str], results: list[TargetResult]) -> bool:
-        """Add many fresh ``-C`` rows at once; ``False`` if the simple case does not apply."""
+        """Add many ``-C`` rows at once; ``False`` if the simple case does not apply.
+
+        Simple: no interval block, labels unique, and every label either new or known only
+        from per-probe/ICMP/duplicate lines (its pending target takes the row's values).
+        """
         if self.interval or self.in_usage or len(set(labels)) != len(labels):
             return False
-        if not self.slot0.keys().isdisjoint(labels):
-            return False
+        clash = self.slot0.keys() & set(labels)
+        if clash:
+            if any(lab not in self.pending or lab in self.row_counts for lab in clash):
+                return False
+            results = list(results)
+            for i, lab in enumerate(labels):
+                if lab in clash:
+                    old, new = self.pending.pop(lab), results[i]
+                    old.sent, old.received, old.rtts_us = new.sent, new.received, new.rtts_us
+                    results[i] = old
         self.slot0.update(zip(labels, results, strict=True))
         self.row_counts.update(dict.fromkeys(labels, 1))
         self.order.extend(results)

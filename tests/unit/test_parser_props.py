@@ -1,0 +1,116 @@
+"""Property tests: generated fping output parses back to the model that generated it, and
+arbitrary input never raises anything but FpingParseError (strict) / nothing (lenient)."""
+
+from __future__ import annotations
+
+import random
+import warnings
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from benchmarks._gen import GenTarget, quantise_us, render, summary_avg_us
+from cloudperf_core.errors import FpingParseError
+from cloudperf_core.fping import parser
+from cloudperf_core.fping.parser import parse_fping, parse_fping_output
+
+SETTINGS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+labels = st.one_of(
+    st.from_regex(r"10\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}", fullmatch=True),
+    st.from_regex(r"fd00:[0-9a-f]{1,4}::[0-9a-f]{1,4}", fullmatch=True),
+    st.from_regex(r"[a-z][a-z0-9-]{0,20}\.lab", fullmatch=True),
+)
+rtt = st.one_of(st.none(), st.integers(1, 2_000_000).map(quantise_us))
+
+
+@st.composite
+def models(draw: st.DrawFn) -> list[GenTarget]:
+    count = draw(st.integers(1, 8))
+    names = draw(st.lists(labels, min_size=1, max_size=12, unique=True))
+    return [
+        GenTarget(
+            name,
+            draw(st.lists(rtt, min_size=count, max_size=count)),
+            icmp_errors=draw(
+                st.lists(st.just("ICMP Host Unreachable from 10.0.0.254"), max_size=2)
+            ),
+        )
+        for name in names
+    ]
+
+
+@pytest.fixture(params=["per-line", "fast-path"])
+def fast(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.param == "fast-path":
+        monkeypatch.setattr(parser, "FAST_MIN_LINES", 1)
+
+
+@SETTINGS
+@given(model=models(), mode=st.sampled_from(["C", "c"]), quiet=st.booleans())
+def test_generated_output_round_trips(
+    fast: None, model: list[GenTarget], mode: str, quiet: bool
+) -> None:
+    out = parse_fping_output(render(model, mode, quiet=quiet), strict=True)
+    assert out.warnings == [] and out.fatal == []
+    assert [t.target for t in out.targets] == [m.label for m in model]
+    for got, want in zip(out.targets, model, strict=True):
+        replies = [v for v in want.rtts_us if v is not None]
+        assert (got.sent, got.received) == (len(want.rtts_us), len(replies))
+        assert got.errors == want.icmp_errors
+        if mode == "C" or not quiet:
+            assert got.rtts_us == want.rtts_us
+        else:
+            assert got.rtts_us is None
+        if mode == "c" and replies:
+            assert (got.min_us, got.max_us) == (min(replies), max(replies))
+            assert got.avg_us == summary_avg_us(replies)
+
+
+@SETTINGS
+@given(seed=st.integers(0, 2**32), n=st.integers(60, 200))
+def test_fast_path_equals_per_line_parser_on_mixed_output(
+    seed: int, n: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(seed)
+    from benchmarks._gen import random_targets
+
+    lines = render(random_targets(rng, n, 5, dup_rate=0.2), "C").splitlines()
+    # Sprinkle lines the fast path must leave alone, at random places.
+    odd = ["h : 1e3 2", "x : 0.5555", "x : -0.5", "[12:00:00] y : 1", "{z : 1", " w : 1", "h :  1"]
+    for _ in range(rng.randint(0, 5)):
+        lines.insert(rng.randrange(len(lines) + 1), rng.choice(odd))
+    text = "\n".join(lines) + "\n"
+    monkeypatch.setattr(parser, "FAST_MIN_LINES", 10**9)
+    slow = parse_fping_output(text)
+    monkeypatch.setattr(parser, "FAST_MIN_LINES", 1)
+    assert parse_fping_output(text) == slow
+
+
+fping_ish = st.lists(
+    st.one_of(
+        st.text(alphabet='0123456789.-e+ :[]{}()"x,%/=\n\t', max_size=40),
+        st.sampled_from(
+            [" : ", " :", "xmt/rcv/%loss = ", "[0], 64 bytes, ", " ms (", '{"resp": {', "-"]
+        ),
+        st.text(max_size=20),
+    ),
+    max_size=30,
+).map("".join)
+
+
+@SETTINGS
+@given(data=st.one_of(fping_ish, st.binary(max_size=200)))
+def test_arbitrary_input_strict_raises_only_parse_error_lenient_never(
+    fast: None, data: str | bytes
+) -> None:
+    try:
+        parse_fping_output(data, strict=True)
+    except FpingParseError as exc:
+        assert exc.line_no >= 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parse_fping(data)
