@@ -14,7 +14,6 @@ per-line parser, which gives the same answer for what both accept.
 from __future__ import annotations
 
 import gc
-import re
 from itertools import repeat
 
 import numpy as np
@@ -42,7 +41,9 @@ def _tables() -> dict[str, npt.NDArray[np.uint64]]:
 
 
 _T = _tables()
-_BAD_LABEL = re.compile(r"^(?:[\s\[{]|$)", re.MULTILINE)
+# A label must not be empty or start with whitespace (split_label), "[" (-D prefix) or "{"
+# (JSON); these are the ASCII characters that can follow a newline in a joined label list.
+_BAD_STARTS = tuple("\n" + c for c in "\n \t\x0b\x0c\x1c\x1d\x1e\x1f[{")
 
 Run = tuple[int, int, list[str], list[TargetResult]]
 
@@ -71,7 +72,6 @@ def _swar_chunk(
     w |= _T["fill"][n]  # left-pad with '0'
     lost = (length == 1) & ((w >> _U(56)) == _U(45))
     dots = (w.view(np.uint8) == 46).view(np.uint64)  # 0x01 in every '.' byte
-    one_dot = (dots & (dots - _U(1))) == _U(0)
     p = (((dots * _BYTE_INDEX) >> _U(56)) & _U(7)).astype(np.intp)  # garbage if 2+ dots
     w = ((w & _T["low"][p]) << _U(8)) | (w & _T["high"][p]) | _T["orc"][p]
     digits = ((w.view(np.uint8) - np.uint8(48)) < 10).view(np.uint64) == _ONES
@@ -81,7 +81,8 @@ def _swar_chunk(
     v = ((v * _U(10000)) + (v >> _U(32))) & _U(0xFFFFFFFF)
     scale = _T["scale"][p]
     # A dot must have a digit before it: p + n > 8 (p == 0 means no dot).
-    ok = lost | (digits & one_dot & (scale > 0) & ((p == 0) | (p + n > 8)) & (length >= 1))
+    # A second dot survives the squeeze and fails the digit test.
+    ok = lost | (digits & (scale > 0) & ((p == 0) | (p + n > 8)) & (length >= 1))
     ok &= length <= 8
     return (v * scale).astype(np.int64), lost, ok
 
@@ -101,15 +102,13 @@ def _build(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
+        values = us.astype(object)
+        values[lost] = None  # lost probes, without a Python loop
         if bool((counts == width).all()):
             # The usual -C N run: one C-level tolist() gives every target its own list.
-            rows: list[list[int | None]] = us.reshape(-1, width).tolist()
-            for i in np.flatnonzero(lost).tolist():
-                rows[i // width][i % width] = None
+            rows: list[list[int | None]] = values.reshape(-1, width).tolist()
         else:
-            flat: list[int | None] = us.tolist()
-            for i in np.flatnonzero(lost).tolist():
-                flat[i] = None
+            flat: list[int | None] = values.tolist()
             stop = np.cumsum(counts).tolist()
             rows = [flat[b - c : b] for b, c in zip(stop, counts.tolist(), strict=True)]
         sent = counts.tolist()
@@ -147,7 +146,8 @@ def parse_crow_block(lines: list[str]) -> list[Run] | None:
     line_ok = np.fromiter(map(len, seps), dtype=np.intp, count=nlines) > 0
     line_ok[line_of[~ok]] = False
     labels = list(map(str.rstrip, heads, repeat(" ")))
-    if _BAD_LABEL.search("\n".join(labels)) is not None:
+    all_labels = "\n" + "\n".join(labels) + "\n"
+    if not all_labels.isascii() or any(bad in all_labels for bad in _BAD_STARTS):
         # Same rule as split_label (non-empty, no leading space), and no -D/JSON look-alikes.
         bad = [not lab or lab[0].isspace() or lab[0] in "[{" for lab in labels]
         line_ok[np.array(bad, dtype=bool)] = False

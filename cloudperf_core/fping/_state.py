@@ -21,7 +21,6 @@ class Accumulator:
         self.more_slots: dict[str, list[TargetResult]] = {}
         self.row_counts: dict[str, int] = {}
         self.other_counts: dict[tuple[str, str], int] = {}
-        self.crow_ids: set[int] = set()
         self.probes: dict[str, list[dict[int, int | None]]] = {}
         # -Q / SIGQUIT interval blocks: rows after a header are deltas, the final summary wins.
         self.interval = False
@@ -112,7 +111,6 @@ class Accumulator:
         tr.rtts_us = values
         tr.sent = len(values)
         tr.received = len(values) - values.count(None)
-        self.crow_ids.add(id(tr))
 
     def bulk_crows(self, labels: list[str], results: list[TargetResult]) -> bool:
         """Add many ``-C`` rows at once; ``False`` if the simple case does not apply.
@@ -127,15 +125,15 @@ class Accumulator:
             if any(lab not in self.pending or lab in self.row_counts for lab in clash):
                 return False
             results = list(results)
-            for i, lab in enumerate(labels):
-                if lab in clash:
-                    old, new = self.pending.pop(lab), results[i]
-                    old.sent, old.received, old.rtts_us = new.sent, new.received, new.rtts_us
-                    results[i] = old
+            where = dict(zip(labels, range(len(labels)), strict=True))
+            for lab in clash:
+                i = where[lab]
+                old, new = self.pending.pop(lab), results[i]
+                old.sent, old.received, old.rtts_us = new.sent, new.received, new.rtts_us
+                results[i] = old
         self.slot0.update(zip(labels, results, strict=True))
         self.row_counts.update(dict.fromkeys(labels, 1))
         self.order.extend(results)
-        self.crow_ids.update(map(id, results))
         return True
 
     # --- per-probe lines -------------------------------------------------------------------
@@ -164,8 +162,8 @@ class Accumulator:
         return [*self.order, *self.pending.values()]
 
     def _apply_probes(self, tr: TargetResult, rec: dict[int, int | None]) -> None:
-        if id(tr) in self.crow_ids:
-            return  # the -C row is authoritative
+        if tr.rtts_us is not None:
+            return  # values from a -C row (the only other source before finish) win
         n = max(rec) + 1
         if tr.sent is not None and tr.sent > n:
             n = tr.sent  # ≤4.x prints nothing for lost probes: pad to the count
@@ -177,7 +175,7 @@ class Accumulator:
 
     def _undo_loop_dups(self, tr: TargetResult, rec: dict[int, int | None], dups: int) -> None:
         # 5.x loop mode counts every duplicate in both XMT and RCV (§4.3, 51_dup_l: 8/8 for 4).
-        if id(tr) in self.crow_ids or tr.sent is None or tr.received is None:
+        if tr.rtts_us is not None or tr.sent is None or tr.received is None:
             return
         if tr.sent == max(rec) + 1 + dups and tr.received >= dups:
             tr.sent -= dups
