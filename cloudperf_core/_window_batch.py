@@ -85,42 +85,47 @@ def rows_from_arrays(
         highs[nonempty] = np.maximum.reduceat(values, first)
         steps = np.concatenate(([0], np.cumsum(np.abs(np.diff(values)))))
         jitter[nonempty] = steps[ends[nonempty] - 1] - steps[first]
-    encode = _bucket_tables(values, starts, ends, n_results)
-    sent_l, per_l = lengths, per.tolist()
+    sketches = _sketches(values, starts, ends, lows, highs, sums)
+    per_l = per.tolist()
     sums_l, sumsq_l, lows_l, highs_l = sums.tolist(), sumsq.tolist(), lows.tolist(), highs.tolist()
     jitter_l = jitter.tolist()
     rows: list[WindowAggregate] = []
-    empty = fmt.head(_ALPHA, 0, 0.0, 0.0, 0.0, 0, 0)
     for i, result in enumerate(results):
         n = per_l[i]
-        sent = result.sent if result.sent is not None else sent_l[i]
+        sent = result.sent if result.sent is not None else lengths[i]
         received = result.received if result.received is not None else n
-        row = WindowAggregate(
-            source=source_of[i],
-            target=result.target,
-            window_start_s=start_of[i],
-            window_s=window_s,
-            sent=sent or 0,
-            received=received or 0,
-            duplicates=result.duplicates,
+        rows.append(
+            WindowAggregate(
+                source=source_of[i],
+                target=result.target,
+                window_start_s=start_of[i],
+                window_s=window_s,
+                sent=sent or 0,
+                received=received or 0,
+                duplicates=result.duplicates,
+                rtt_sum_us=sums_l[i],
+                rtt_sumsq_us2=float(sumsq_l[i]),
+                rtt_min_us=lows_l[i] if n else None,
+                rtt_max_us=highs_l[i] if n else None,
+                jitter_sum_us=jitter_l[i],
+                jitter_pairs=n - 1 if n else 0,
+                sketch=sketches[i],
+            )
         )
-        if n:
-            lo, hi, total = lows_l[i], highs_l[i], sums_l[i]
-            row.rtt_sum_us = total
-            row.rtt_sumsq_us2 = float(sumsq_l[i])
-            row.rtt_min_us = lo
-            row.rtt_max_us = hi
-            row.jitter_sum_us = jitter_l[i]
-            row.jitter_pairs = n - 1
-            row.sketch = encode(i, n, float(lo), float(hi), float(total))
-        else:
-            row.sketch = empty
-        rows.append(row)
     return rows
 
 
-def _bucket_tables(values: IntArray, starts: IntArray, ends: IntArray, n_results: int) -> _Encoder:
-    """Sketch buckets of every result at once: one searchsorted, one unique."""
+def _sketches(
+    values: IntArray,
+    starts: IntArray,
+    ends: IntArray,
+    lows: IntArray,
+    highs: IntArray,
+    sums: IntArray,
+) -> list[bytes]:
+    """Every result's serialized sketch: buckets from one searchsorted and one unique, and
+    the bytes of all usual sketches written into one buffer that is then sliced."""
+    n_results = len(starts)
     per = ends - starts
     positive = values >= 1
     taken = np.concatenate(([0], np.cumsum(positive, dtype=np.int64)))
@@ -134,43 +139,54 @@ def _bucket_tables(values: IntArray, starts: IntArray, ends: IntArray, n_results
     key_owner = keys // width
     indices = keys - key_owner * width
     cuts = np.searchsorted(key_owner, np.arange(n_results + 1, dtype=np.int64))
-    return _Encoder(indices, counts.astype(np.uint64), cuts, zero.tolist())
-
-
-class _Encoder:
-    """Encodes result ``i``'s sketch by slicing bucket tables shared by all results."""
-
-    __slots__ = ("_counts", "_counts_bytes", "_cuts", "_indices", "_offsets", "_small", "_zero")
-
-    def __init__(
-        self,
-        indices: IntArray,
-        counts: npt.NDArray[np.uint64],
-        cuts: IntArray,
-        zero: list[int],
-    ) -> None:
-        self._indices, self._counts, self._zero = indices, counts, zero
-        self._cuts: list[int] = cuts.tolist()
-        sizes = np.diff(cuts)
-        spread = indices - np.repeat(indices[cuts[:-1][sizes > 0]], sizes[sizes > 0])
-        # The common case: every table fits 1-byte offsets and counts, so one tobytes each.
-        self._small = not indices.size or (int(spread.max()) < 256 and int(counts.max()) < 256)
-        self._offsets = spread.astype(np.uint8).tobytes() if self._small else b""
-        self._counts_bytes = counts.astype(np.uint8).tobytes() if self._small else b""
-
-    def __call__(self, i: int, count: int, lo: float, hi: float, total: float) -> bytes:
-        a, b = self._cuts[i], self._cuts[i + 1]
-        zero = self._zero[i]
-        if a == b or not self._small:
-            return fmt.encode_arrays(
-                _ALPHA, count, lo, hi, total, zero, self._indices[a:b], self._counts[a:b]
-            )
-        return b"".join(
-            (
-                fmt.head(_ALPHA, count, lo, hi, total, zero, b - a),
-                b"\x00",  # offset and count width codes 0: one byte each
-                fmt.varint(int(self._indices[a])),
-                self._offsets[a:b],
-                self._counts_bytes[a:b],
+    n_buckets = np.diff(cuts)
+    base = np.zeros(n_results, np.int64)
+    base[n_buckets > 0] = indices[cuts[:-1][n_buckets > 0]]
+    spread = indices - base[key_owner]
+    # The usual sketch: under 128 samples, 1-byte offsets and counts, so every varint in it
+    # is one byte except the base (two from 128). Its bytes are written all at once.
+    usual = (per > 0) & (per < 0x80) & (n_buckets > 0)
+    if spread.size and int(spread.max()) >= 0x100:
+        usual &= np.maximum.reduceat(spread, cuts[:-1].clip(max=spread.size - 1)) < 0x100
+    head_len = 38 + (base >= 0x80)
+    size = np.where(usual, head_len + 2 * n_buckets, 0)
+    at = np.cumsum(size) - size
+    buf = np.zeros(int(size.sum()), np.uint8)
+    u = np.flatnonzero(usual)
+    heads = np.zeros((u.size, 38), np.uint8)  # column 36: widths 0
+    heads[:, :9] = np.frombuffer(fmt.prefix(_ALPHA), np.uint8)
+    heads[:, 9] = per[u]
+    floats = np.stack((lows[u], highs[u], sums[u]), axis=1).astype("<f8")
+    heads[:, 10:34] = floats.view(np.uint8).reshape(u.size, 24)
+    heads[:, 34] = zero[u]
+    heads[:, 35] = n_buckets[u]
+    heads[:, 37] = (base[u] & 0x7F) | np.where(base[u] >= 0x80, 0x80, 0)
+    buf[at[u, None] + np.arange(38)] = heads
+    two = u[base[u] >= 0x80]
+    buf[at[two] + 38] = base[two] >> 7
+    mine = usual[key_owner]
+    table_at = (at + head_len)[key_owner[mine]] + (np.arange(keys.size) - cuts[key_owner])[mine]
+    buf[table_at] = spread[mine]
+    buf[table_at + n_buckets[key_owner[mine]]] = counts[mine]
+    whole = buf.tobytes()
+    at_l, size_l, usual_l = at.tolist(), size.tolist(), usual.tolist()
+    cuts_l, zero_l, per_l = cuts.tolist(), zero.tolist(), per.tolist()
+    out: list[bytes] = []
+    for i in range(n_results):
+        if usual_l[i]:
+            out.append(whole[at_l[i] : at_l[i] + size_l[i]])
+            continue
+        a, b = cuts_l[i], cuts_l[i + 1]
+        out.append(
+            fmt.encode_arrays(
+                _ALPHA,
+                per_l[i],
+                float(lows[i]),
+                float(highs[i]),
+                float(sums[i]),
+                zero_l[i],
+                indices[a:b],
+                counts[a:b].astype(np.uint64),
             )
         )
+    return out
