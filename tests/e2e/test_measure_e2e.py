@@ -7,7 +7,9 @@ Statistical bounds (stated once, used below):
   standard error sqrt(q (1 - q) / n) * 2j (density 1/(2j)); we accept
   [Q(q) - 4 SE - 1 %, Q(q) + 4 SE + 1 % + OVERHEAD_MS], where 1 % is the stated sketch error
   and OVERHEAD_MS covers the kernel, the Python responder and fping's 3-digit printing.
-  The responder never answers early, so min >= d - j exactly.
+  The responder never answers early, so min >= d - j exactly. A single RTT (max) can be hit by
+  a scheduling hiccup of the machine, so max only gets the loose OUTLIER_SLACK_MS; it still
+  catches unit errors (us vs ms) and replies held back for a whole period.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from tests.support.testhosts import TestNetwork
 
 Measure = Callable[..., dict[str, dict[str, Any]]]
 OVERHEAD_MS = 2.0
+OUTLIER_SLACK_MS = 25.0
 SIGMAS = 4.0
 
 
@@ -60,17 +63,17 @@ def test_delay_and_jitter_show_in_percentiles(testnet: TestNetwork, measure: Mea
     assert (row["sent"], row["received"], row["loss_ratio"]) == (n, n, 0.0)
     lo_ms, hi_ms = delay_ms - jitter_ms, delay_ms + jitter_ms
     assert row["min_ms"] >= lo_ms
-    assert row["max_ms"] <= hi_ms + OVERHEAD_MS
+    assert row["max_ms"] <= hi_ms + OUTLIER_SLACK_MS
     for q in (0.50, 0.90, 0.95):
         low, high = uniform_quantile_bounds(q, lo_ms, hi_ms, n)
         measured = row[f"p{round(q * 100)}_ms"]
         assert low <= measured <= high, f"p{q * 100:.0f}={measured} not in [{low:.2f}, {high:.2f}]"
     assert row["p50_ms"] <= row["p70_ms"] <= row["p90_ms"] <= row["p95_ms"] <= row["p99_ms"]
     # Uniform +-5 ms: stddev 10/sqrt(12) = 2.89 ms; mean |difference| of consecutive
-    # independent samples is 10/3 = 3.33 ms.
-    assert 2.0 <= row["stddev_ms"] <= 4.0
-    assert 2.3 <= row["jitter_ms"] <= 4.5
-    assert all(lo_ms <= v <= hi_ms + OVERHEAD_MS for v in row["rtts_ms"])
+    # independent samples is 10/3 = 3.33 ms. Upper bounds leave room for one outlier.
+    assert 2.0 <= row["stddev_ms"] <= 6.0
+    assert 2.3 <= row["jitter_ms"] <= 5.5
+    assert all(lo_ms <= v <= hi_ms + OUTLIER_SLACK_MS for v in row["rtts_ms"])
 
 
 def test_duplicates_are_counted_but_never_as_received(
@@ -108,7 +111,7 @@ def test_reply_later_than_period_within_timeout_is_received(
     row = measure(host, count=10, period_ms=50, timeout_ms=1000)[host]
     assert (row["sent"], row["received"], row["loss_ratio"]) == (10, 10, 0.0)
     assert row["min_ms"] >= 150.0
-    assert row["max_ms"] <= 150.0 + OVERHEAD_MS
+    assert row["max_ms"] <= 150.0 + OUTLIER_SLACK_MS
 
 
 def test_ipv6_host_loss_and_delay(testnet: TestNetwork, measure: Measure) -> None:
@@ -116,7 +119,9 @@ def test_ipv6_host_loss_and_delay(testnet: TestNetwork, measure: Measure) -> Non
         pytest.skip("IPv6 could not be enabled in the test namespace")
     host = testnet.add_host(family=6, delay_ms=10, jitter_ms=2, loss=0.25)
     plain = testnet.add_host(family=6)
-    rows = measure(host, plain, count=200, period_ms=10, timeout_ms=500)
+    rows = measure(
+        host, plain, count=200, period_ms=10, timeout_ms=500, args=["--interval-ms", "2"]
+    )
     assert rows[host]["sent"] == 200
     assert_loss_plausible(rows[host], 0.25)
     assert rows[host]["min_ms"] >= 8.0

@@ -12,6 +12,8 @@ import pytest
 
 from tests.support.testhosts import PREFIX, TestNetwork, cleanup_stale
 
+SLACK_MS = 25.0  # one scheduling hiccup of a busy machine; the lower bounds are exact
+
 
 def fping(*args: str) -> tuple[int, str]:
     """Run fping with stdout and stderr merged, as ``2>&1`` would."""
@@ -46,7 +48,7 @@ def test_duplicate_and_delay_and_silent_hosts(testnet: TestNetwork) -> None:
     assert rc == 1  # some target (the silent one) had no reply
     assert out.count(f"{dup} : duplicate for [") == 5
     assert "-" not in values(out, dup)
-    assert all(40.0 <= float(v) <= 45.0 for v in values(out, slow))
+    assert all(40.0 <= float(v) <= 40.0 + SLACK_MS for v in values(out, slow))
     assert values(out, silent) == ["-"] * 5
     # A reply from any other address than the probed one is flagged by fping as "[<- addr]".
     assert "[<-" not in out
@@ -61,7 +63,7 @@ def test_ipv6_host_answers_once_from_the_responder(testnet: TestNetwork) -> None
     # The namespace kernel's own echo reply would arrive first (< 20 ms) and the responder's
     # would then be a duplicate: neither may happen.
     assert "duplicate" not in out and "[<-" not in out
-    assert all(20.0 <= float(v) <= 25.0 for v in values(out, slow6))
+    assert all(20.0 <= float(v) <= 20.0 + SLACK_MS for v in values(out, slow6))
     assert values(out, silent6) == ["-"] * 5
 
 
