@@ -147,7 +147,11 @@ def _sketches(
     # is one byte except the base (two from 128). Its bytes are written all at once.
     usual = (per > 0) & (per < 0x80) & (n_buckets > 0)
     if spread.size and int(spread.max()) >= 0x100:
-        usual &= np.maximum.reduceat(spread, cuts[:-1].clip(max=spread.size - 1)) < 0x100
+        # reduceat over the starts of non-empty tables only (as for the sums above).
+        has = n_buckets > 0
+        widest = np.zeros(n_results, np.int64)
+        widest[has] = np.maximum.reduceat(spread, cuts[:-1][has])
+        usual &= widest < 0x100
     head_len = 38 + (base >= 0x80)
     size = np.where(usual, head_len + 2 * n_buckets, 0)
     at = np.cumsum(size) - size

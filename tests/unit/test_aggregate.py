@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import random
 
+import msgspec
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloudperf_core.aggregate import (
+    _result_window,
     group_stats,
     load_sketch,
     merge_into,
+    merge_many,
     merge_windows,
     rewindow,
     summarize,
+    window_start,
     windows_for_report,
+    windows_for_reports,
 )
 from cloudperf_core.errors import InvalidSpecError
 from cloudperf_core.models import MeasurementReport, ProbeSpec, TargetResult, WindowAggregate
@@ -267,3 +272,114 @@ def _sketch(values: list[int]) -> LatencySketch:
     s = LatencySketch()
     s.add_many(values)
     return s
+
+
+# --- the fast paths give the same rows as the straightforward ones ---------------------------
+
+rtt_values = st.one_of(
+    st.none(),
+    st.integers(-3, 3),
+    st.integers(1, 100_000),
+    st.integers(2**26 - 2, 2**26 + 2),  # around the edge of the vectorized path
+)
+results_st = st.builds(
+    TargetResult,
+    target=st.sampled_from(["a", "b", "c"]),  # repeats: one report may hit a target twice
+    sent=st.one_of(st.none(), st.integers(0, 40)),
+    received=st.one_of(st.none(), st.integers(0, 40)),
+    duplicates=st.integers(0, 2),
+    rtts_us=st.one_of(st.none(), st.lists(rtt_values, max_size=30)),
+    avg_us=st.one_of(st.none(), st.integers(0, 50_000)),
+    min_us=st.one_of(st.none(), st.integers(0, 50_000)),
+    max_us=st.one_of(st.none(), st.integers(0, 50_000)),
+)
+
+
+def _reference_rows(rep: MeasurementReport, window_s: int) -> list[WindowAggregate]:
+    """One row per result, merged pairwise per target: the straightforward path."""
+    start = window_start(rep.started_at_ms, window_s)
+    rows: dict[str, WindowAggregate] = {}
+    for result in rep.results:
+        row = _result_window(rep.source, result, start, window_s)
+        rows[row.target] = merge_windows(rows[row.target], row) if row.target in rows else row
+    return list(rows.values())
+
+
+def _encoded(rows: list[WindowAggregate]) -> list[bytes]:
+    # JSON tells an int 5 from a float 5.0; == on the structs would not.
+    return [msgspec.json.encode(row) for row in rows]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(results_st, min_size=0, max_size=6), min_size=1, max_size=4))
+def test_batch_windows_equal_row_by_row_windows(report_results: list[list[TargetResult]]) -> None:
+    reports = [
+        report(results, source=f"s{i % 2}", started_at_ms=1_700_000_000_000 + 41_000 * i)
+        for i, results in enumerate(report_results)
+    ]
+    batch = windows_for_reports(reports, 60)
+    assert [b.report_id for b in batch] == [r.report_id for r in reports]
+    for rep, got in zip(reports, batch, strict=True):
+        assert _encoded(got.windows) == _encoded(_reference_rows(rep, 60))
+        assert _encoded(windows_for_report(rep, 60).windows) == _encoded(got.windows)
+
+
+def _fold(rows: list[WindowAggregate]) -> WindowAggregate:
+    current = rows[0]
+    for row in rows[1:]:
+        current = merge_windows(current, row)
+    return current
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(rtt_values, max_size=20), min_size=1, max_size=12))
+def test_merge_many_equals_pairwise_merges(batches: list[list[int | None]]) -> None:
+    rows = [
+        windows_for_report(report([TargetResult(target="t", rtts_us=b)]), 60).windows[0]
+        for b in batches
+    ]
+    merged = merge_many(rows)
+    assert _encoded([merged]) == _encoded([_fold(rows)])
+    assert merged.received == sum(v is not None for b in batches for v in b)
+    assert (
+        merged is not rows[0]
+        and rows[0].sketch
+        == windows_for_report(report([TargetResult(target="t", rtts_us=batches[0])]), 60)
+        .windows[0]
+        .sketch
+    )  # inputs untouched
+
+
+def test_merge_into_groups_by_key_and_equals_one_by_one() -> None:
+    rnd = random.Random(7)
+    reports = [
+        report(
+            [
+                TargetResult(target=t, rtts_us=[rnd.randint(1, 90_000) for _ in range(10)])
+                for t in "abc"
+            ],
+            source=rnd.choice(["x", "y"]),
+            started_at_ms=rnd.choice([0, 60_000]),
+        )
+        for _ in range(40)
+    ]
+    new = [w for r in reports for w in windows_for_report(r, 60).windows]
+    existing = {(new[0].source, new[0].target, new[0].window_start_s): new[0]}
+    grouped = dict(existing)
+    merge_into(grouped, new[1:])
+    one_by_one = dict(existing)
+    for row in new[1:]:
+        key = (row.source, row.target, row.window_start_s)
+        one_by_one[key] = merge_windows(one_by_one[key], row) if key in one_by_one else row
+    assert list(grouped) == list(one_by_one)
+    assert _encoded(list(grouped.values())) == _encoded(list(one_by_one.values()))
+    assert sum(r.sent for r in grouped.values()) == 40 * 3 * 10
+
+
+def test_merge_many_refuses_mixed_keys_and_nothing() -> None:
+    a = windows_for_report(report([TargetResult(target="a", rtts_us=[5])]), 60).windows[0]
+    b = windows_for_report(report([TargetResult(target="b", rtts_us=[5])]), 60).windows[0]
+    with pytest.raises(InvalidSpecError):
+        merge_many([a] * 6 + [b])
+    with pytest.raises(InvalidSpecError):
+        merge_many([])

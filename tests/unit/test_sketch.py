@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloudperf_core.errors import CloudperfError, InvalidSpecError, SketchDecodeError
-from cloudperf_core.sketch import LatencySketch
+from cloudperf_core.sketch import LatencySketch, merge_serialized
 
 ALPHA = 0.01
 QS = [i / 200 for i in range(201)] + [0.7, 0.95, 0.99, 0.999]
@@ -244,3 +244,89 @@ def test_random_bytes_never_raise_anything_but_a_decode_error(data: bytes) -> No
             assert isinstance(exc, CloudperfError)
         else:
             assert LatencySketch.from_bytes(s.to_bytes()) == s
+
+
+# --- format v2, the old v1 layout, and merging serialized sketches ---------------------------
+
+# LatencySketch(0.01) of [0, 5, 1000, 20_000, 20_000, 3_000_000] as written by format v1.
+V1_BYTES = bytes.fromhex(
+    "017b14ae47e17a843f0600000000000000000000000060e34641000000807633474101045101890201960102fa0101"
+)
+
+
+def test_v1_bytes_are_still_read_and_rewritten_as_v2() -> None:
+    s = LatencySketch.from_bytes(V1_BYTES)
+    assert s == sketch_of([0, 5, 1000, 20_000, 20_000, 3_000_000])
+    assert (s.count, s.min, s.max, s.sum) == (6, 0.0, 3_000_000.0, 3_041_005.0)
+    assert s.to_bytes()[0] == 2
+    assert LatencySketch.from_bytes(s.to_bytes()) == s
+    assert (
+        merge_serialized([V1_BYTES, s.to_bytes()])
+        == sketch_of([0, 5, 1000, 20_000, 20_000, 3_000_000] * 2).to_bytes()
+    )
+
+
+sample_lists = st.lists(
+    st.one_of(st.integers(-5, 10), st.integers(0, 10**9)), min_size=0, max_size=40
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(sample_lists, min_size=1, max_size=12), st.integers(0, 3), st.booleans())
+def test_merge_serialized_equals_decoding_merging_and_encoding(
+    batches: list[list[int]], heavy: int, as_v1: bool
+) -> None:
+    sketches = [sketch_of(b) for b in batches]
+    # Some inputs with huge bucket counts: 2-, 4- and 8-byte count tables (and, for 10**16,
+    # totals beyond what float64 counts exactly).
+    for s in sketches[:heavy]:
+        s.add(777, count=(0, 10**4, 10**8, 10**16)[heavy])
+    blobs = [s.to_bytes() for s in sketches] + [b""]
+    if as_v1:
+        blobs[0] = _v1_bytes(sketches[0])
+    expected = LatencySketch()
+    for s in sketches:
+        expected.merge(s)
+    merged = merge_serialized(blobs)
+    assert LatencySketch.from_bytes(merged) == expected
+    assert merged == expected.to_bytes()  # one sketch, one encoding
+
+
+def test_merge_serialized_checks_every_input() -> None:
+    good = [sketch_of([1000 * i, 5000]).to_bytes() for i in range(1, 8)]
+    # The last byte is a bucket count in v2: the counts no longer add up to the total.
+    bad = good[3][:-1] + bytes([good[3][-1] + 1])
+    with pytest.raises(SketchDecodeError):
+        merge_serialized([*good[:3], bad, *good[4:]])
+    with pytest.raises(SketchDecodeError):
+        merge_serialized([*good, good[0] + b"\x00"])
+    with pytest.raises(InvalidSpecError):
+        merge_serialized([*good, LatencySketch(0.02).to_bytes()])
+    assert LatencySketch.from_bytes(merge_serialized([b"", b""])) == LatencySketch()
+
+
+def _v1_bytes(s: LatencySketch) -> bytes:
+    """The v1 layout of ``s`` (varint, delta-coded buckets), as the old writer produced it."""
+
+    def varint(value: int) -> bytes:
+        out = bytearray()
+        while value > 0x7F:
+            out.append((value & 0x7F) | 0x80)
+            value >>= 7
+        out.append(value)
+        return bytes(out)
+
+    out = bytes([1]) + struct.pack("<d", s.relative_accuracy) + varint(s.count)
+    if not s.count:
+        return out
+    buckets = s._buckets
+    out += struct.pack("<ddd", s.min, s.max, s.sum) + varint(s._zero) + varint(len(buckets))
+    previous = 0
+    for index in sorted(buckets):
+        out += varint(index - previous) + varint(buckets[index])
+        previous = index
+    return out
+
+
+def test_v1_writer_in_this_test_matches_the_old_bytes() -> None:
+    assert _v1_bytes(sketch_of([0, 5, 1000, 20_000, 20_000, 3_000_000])) == V1_BYTES
