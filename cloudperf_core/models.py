@@ -53,7 +53,6 @@ class Job(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag="late
     source: str
     spec: ProbeSpec
     issued_at_ms: int = 0
-    destination: str | None = None
 
 
 class DiscoveryJob(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag="discovery"):
@@ -172,10 +171,6 @@ class MeasurementReport(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     results: list[TargetResult]
     job_id: str | None = None
     finished_at_ms: int | None = None
-    # Set for a probe's job to one destination location (a city, an ASN, a group): all its
-    # targets then aggregate into one (source, destination, window) row, as the serverless
-    # side stores them. Unset (local `cloudperf measure`): one row per target address.
-    destination: str | None = None
 
 
 class WindowAggregate(msgspec.Struct, kw_only=True):
