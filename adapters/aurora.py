@@ -21,8 +21,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import msgspec
-
 from adapters import aurora_migrate
 from adapters import aurora_sql as sql
 from adapters.aurora_catalog import AuroraCatalog
@@ -37,7 +35,7 @@ from adapters.aurora_rows import (
     upsert_windows,
     window_from_row,
 )
-from cloudperf_core.aggregate import merge_windows
+from cloudperf_core.aggregate import combine
 from cloudperf_core.errors import BackendConfigError
 from cloudperf_core.models import IngestOutcome, ReportWindows, StatsQuery, WindowAggregate
 
@@ -119,20 +117,14 @@ class AuroraMeasurementStore:
             stmt = sql.values_rows(sql.INSERT_INGESTED_IDS, len(chunk), 2)
             await cur.execute(stmt, [v for rid in chunk for v in (rid, now_s)])
 
-        staged: dict[WindowKey, WindowAggregate] = {}
+        pending: dict[WindowKey, list[WindowAggregate]] = {}
         for report in fresh:
             for window in report.windows:
-                key = pk(window)
-                current = staged.get(key)
-                staged[key] = (
-                    msgspec.structs.replace(window)
-                    if current is None
-                    else merge_windows(current, window)
-                )
-        if staged:
-            for stored in await select_windows_for_update(cur, list(staged)):
-                key = pk(stored)
-                staged[key] = merge_windows(stored, staged[key])
+                pending.setdefault(pk(window), []).append(window)
+        staged: dict[WindowKey, WindowAggregate] = {}
+        if pending:
+            stored = {pk(row): row for row in await select_windows_for_update(cur, list(pending))}
+            staged = {key: combine(stored.get(key), rows) for key, rows in pending.items()}
             dest = await locate_many(cur, [k[1] for k in staged])
             await upsert_windows(cur, list(staged.values()), dest)
         return outcome

@@ -27,8 +27,9 @@ from adapters.aurora_rows import (
     upsert_windows,
     window_from_row,
 )
-from cloudperf_core.aggregate import merge_windows, rewindow
+from cloudperf_core.aggregate import combine, rewindow
 from cloudperf_core.errors import InvalidSpecError
+from cloudperf_core.models import WindowAggregate
 
 __all__ = ["RetentionPolicy", "RetentionResult", "apply_retention"]
 
@@ -103,19 +104,16 @@ async def _roll_up_chunk(cur: Tx, fine_s: int, coarse_s: int, before_s: int, lim
     rows = await cur.fetchall()
     if not rows:
         return 0
-    staged: dict[WindowKey, Any] = {}
+    pending: dict[WindowKey, list[WindowAggregate]] = {}
     dest: dict[str, int] = {}
     for row in rows:
         coarse = rewindow(window_from_row(row), coarse_s)
         if row[14] is not None:
             dest[coarse.target] = int(row[14])
-        key = pk(coarse)
-        current = staged.get(key)
-        staged[key] = coarse if current is None else merge_windows(current, coarse)
-    for stored in await select_windows_for_update(cur, list(staged)):
-        key = pk(stored)
-        staged[key] = merge_windows(stored, staged[key])
-    await upsert_windows(cur, list(staged.values()), dest)
+        pending.setdefault(pk(coarse), []).append(coarse)
+    stored = {pk(row): row for row in await select_windows_for_update(cur, list(pending))}
+    staged = [combine(stored.get(key), group) for key, group in pending.items()]
+    await upsert_windows(cur, staged, dest)
     old_keys: Sequence[WindowKey] = [pk(window_from_row(r)) for r in rows]
     for chunk in chunks(old_keys, MAX_KEYS_PER_STATEMENT):
         stmt = sql.values_rows(DELETE_WINDOWS_FOR_KEYS, len(chunk), 4)

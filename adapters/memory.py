@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import anyio.lowlevel
 import msgspec
 
-from cloudperf_core.aggregate import merge_windows
+from cloudperf_core.aggregate import combine
 from cloudperf_core.clock import SystemClock
 from cloudperf_core.errors import BackendConfigError, BackendError, NotFoundError
 from cloudperf_core.models import (
@@ -104,7 +104,7 @@ class InMemoryMeasurementStore:
         await anyio.lowlevel.checkpoint()
         outcome = IngestOutcome()
         new_ids: set[str] = set()
-        staged: dict[_WindowKey, WindowAggregate] = {}
+        pending: dict[_WindowKey, list[WindowAggregate]] = {}
         for report in batch:
             if report.report_id in self._ingested or report.report_id in new_ids:
                 outcome.duplicates.append(report.report_id)
@@ -112,15 +112,8 @@ class InMemoryMeasurementStore:
             new_ids.add(report.report_id)
             outcome.ingested.append(report.report_id)
             for window in report.windows:
-                key = _key(window)
-                current = staged.get(key)
-                if current is None:
-                    current = self._rows.get(key)
-                staged[key] = (
-                    merge_windows(current, window)
-                    if current is not None
-                    else msgspec.structs.replace(window)
-                )
+                pending.setdefault(_key(window), []).append(window)
+        staged = {key: combine(self._rows.get(key), rows) for key, rows in pending.items()}
         # Everything above may raise; only now is the batch applied, so it is all or nothing.
         self._rows.update(staged)
         self._ingested.update(new_ids)

@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 import anyio
 import anyio.to_thread
 
-from cloudperf_core.aggregate import merge_windows
+from cloudperf_core.aggregate import combine
 from cloudperf_core.errors import (
     BackendConfigError,
     BackendError,
@@ -335,7 +335,7 @@ def _ingest(conn: sqlite3.Connection, batch: Sequence[ReportWindows]) -> IngestO
     conn.execute("BEGIN IMMEDIATE")
     try:
         known = _already_ingested(conn, list(dict.fromkeys(r.report_id for r in batch)))
-        staged: dict[tuple[str, str, int, int], WindowAggregate] = {}
+        pending: dict[tuple[str, str, int, int], list[WindowAggregate]] = {}
         for report in batch:
             if report.report_id in known:
                 outcome.duplicates.append(report.report_id)
@@ -344,12 +344,12 @@ def _ingest(conn: sqlite3.Connection, batch: Sequence[ReportWindows]) -> IngestO
             outcome.ingested.append(report.report_id)
             for window in report.windows:
                 key = (window.source, window.target, window.window_start_s, window.window_s)
-                current = staged.get(key)
-                if current is None:
-                    row = conn.execute(SELECT_WINDOW, key).fetchone()
-                    current = _window(row) if row is not None else None
-                staged[key] = window if current is None else merge_windows(current, window)
-        conn.executemany(UPSERT_WINDOW, [_row(w) for w in staged.values()])
+                pending.setdefault(key, []).append(window)
+        staged = []
+        for key, rows in pending.items():
+            stored = conn.execute(SELECT_WINDOW, key).fetchone()
+            staged.append(combine(_window(stored) if stored is not None else None, rows))
+        conn.executemany(UPSERT_WINDOW, [_row(w) for w in staged])
         now_ms = int(time.time() * 1000)
         conn.executemany(INSERT_REPORT, [(rid, now_ms) for rid in outcome.ingested])
         conn.execute("COMMIT")

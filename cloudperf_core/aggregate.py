@@ -223,6 +223,16 @@ def _merge_sketches(blobs: list[bytes]) -> bytes:
     return sketch.to_bytes()
 
 
+def combine(existing: WindowAggregate | None, new: Sequence[WindowAggregate]) -> WindowAggregate:
+    """The stored row (if any) merged with every new row of its key, in one pass.
+
+    Stores group a batch's rows by key and call this once per key, so each sketch is decoded
+    once however many reports of the batch hit the same window.
+    """
+    rows = list(new) if existing is None else [existing, *new]
+    return rows[0] if len(rows) == 1 else merge_many(rows)
+
+
 def merge_into(rows: dict[WindowKey, WindowAggregate], new: Iterable[WindowAggregate]) -> None:
     """Merge ``new`` rows into ``rows`` (keyed by :func:`window_key`) in place.
 

@@ -183,8 +183,7 @@ async def ingest_reports(
     """Validate reports and write their window aggregates, idempotently by report id."""
     for report in reports:
         validate_report(report)
-    batch = [aggregate.windows_for_report(r, window_s) for r in reports]
-    return await store.ingest(batch)
+    return await store.ingest(aggregate.windows_for_reports(reports, window_s))
 
 
 async def process_report_batch(

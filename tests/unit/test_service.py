@@ -13,7 +13,9 @@ from cloudperf_core.models import MeasurementReport, ProbeSpec, StatsQuery, Targ
 START_MS = 1_700_000_000_000
 
 
-def make_report(report_id: str = "r1", *, targets: int = 2, source: str = "lab") -> MeasurementReport:
+def make_report(
+    report_id: str = "r1", *, targets: int = 2, source: str = "lab"
+) -> MeasurementReport:
     results = [
         TargetResult(
             target=f"10.0.0.{i + 1}",
@@ -68,7 +70,9 @@ def test_split_report_parts_fit_and_are_deterministic() -> None:
     assert len(parts) > 1
     assert all(len(service.encode_report(p)) <= size // 3 for p in parts)
     assert [t.target for p in parts for t in p.results] == [t.target for t in report.results]
-    assert [p.report_id for p in parts] == [p.report_id for p in service.split_report(report, size // 3)]
+    assert [p.report_id for p in parts] == [
+        p.report_id for p in service.split_report(report, size // 3)
+    ]
     assert len({p.report_id for p in parts}) == len(parts)
     assert service.split_report(report, size) == [report]
 
