@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from adapters import aurora_sql as sql
-from adapters.aurora_db import Tx
+from adapters.aurora_db import Tx, placeholders
 from cloudperf_core.models import WindowAggregate
 
 WindowKey = tuple[str, str, int, int]  # (source, target, window_s, window_start_s): PK order
@@ -83,12 +83,31 @@ def packed_address(text: str) -> tuple[int, bytes] | None:
 
 
 async def select_windows_for_update(cur: Tx, keys: Sequence[WindowKey]) -> list[WindowAggregate]:
-    """The existing rows for ``keys``, locked (one statement per 500 keys)."""
+    """The existing rows for ``keys``, locked, in a bounded number of statements.
+
+    Plain ``IN`` lists on source, target and window length plus a range on the window start:
+    MariaDB spends ~30 ms just planning a 400-tuple row-constructor ``IN``, against ~2 ms for
+    this form. The lists select a superset (every combination), filtered back to the keys here.
+    """
+    wanted = set(keys)
+    if not wanted:
+        return []
+    sources = sorted({k[0] for k in wanted})
+    targets = sorted({k[1] for k in wanted})
+    lengths = sorted({k[2] for k in wanted})
+    first_s = min(k[3] for k in wanted)
+    last_s = max(k[3] for k in wanted)
     found: list[WindowAggregate] = []
-    for chunk in chunks(keys, MAX_KEYS_PER_STATEMENT):
-        stmt = sql.values_rows(sql.SELECT_WINDOWS_FOR_KEYS, len(chunk), 4)
-        await cur.execute(stmt, [v for key in chunk for v in key])
-        found.extend(window_from_row(r) for r in await cur.fetchall())
+    for src_chunk in chunks(sources, MAX_KEYS_PER_STATEMENT):
+        for dst_chunk in chunks(targets, MAX_KEYS_PER_STATEMENT):
+            stmt = sql.SELECT_WINDOWS_FOR_UPDATE.format(
+                placeholders(len(lengths)),
+                placeholders(len(src_chunk)),
+                placeholders(len(dst_chunk)),
+            )
+            await cur.execute(stmt, [first_s, last_s, *lengths, *src_chunk, *dst_chunk])
+            rows = (window_from_row(r) for r in await cur.fetchall())
+            found.extend(row for row in rows if pk(row) in wanted)
     return found
 
 

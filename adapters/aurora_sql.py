@@ -22,8 +22,10 @@ KEY_COLUMNS = "(source, target, window_s, window_start_s)"
 
 SELECT_INGESTED_IDS = "SELECT report_id FROM ingested_reports WHERE report_id IN ({}) FOR UPDATE"
 INSERT_INGESTED_IDS = "INSERT INTO ingested_reports (report_id, ingested_at_s) VALUES {}"
-SELECT_WINDOWS_FOR_KEYS = (
-    f"SELECT {WINDOW_COLUMNS} FROM measurements WHERE {KEY_COLUMNS} IN ({{}}) FOR UPDATE"  # noqa: S608 - constant columns, no values
+SELECT_WINDOWS_FOR_UPDATE = (
+    f"SELECT {WINDOW_COLUMNS} FROM measurements"  # noqa: S608 - constant columns, no values
+    " WHERE window_start_s BETWEEN %s AND %s AND window_s IN ({}) AND source IN ({})"
+    " AND target IN ({}) FOR UPDATE"
 )
 UPSERT_WINDOWS = (
     f"INSERT INTO measurements ({WINDOW_COLUMNS}, dest_location_id) VALUES {{}}"  # noqa: S608 - constant columns, no values
