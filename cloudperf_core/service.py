@@ -117,7 +117,7 @@ def _validate_result(r: TargetResult) -> None:
             raise ReportRejectedError(
                 f"{where}: {len(got)} rtts present but received is {r.received}"
             )
-        if any(v < 0 or v > _MAX_RTT_US for v in got):
+        if got and (min(got) < 0 or max(got) > _MAX_RTT_US):
             raise ReportRejectedError(f"{where}: rtt out of range 0..{_MAX_RTT_US} us")
 
 
