@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-BENCHMARKS = ("parser", "runner", "ingest")
+BENCHMARKS = ("parser", "aggregate", "runner", "ingest")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
