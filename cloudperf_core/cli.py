@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 import socket
@@ -72,6 +73,9 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="cloudperf", description="Measure network latency and packet loss with fping.")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="log what backends do (retries etc.)"
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     m = sub.add_parser("measure", help="measure targets now, store and print the result")
@@ -337,10 +341,22 @@ async def cmd_db(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+def _configure_logging(verbose: bool) -> None:
+    # The core's warnings (e.g. fping lines that did not parse) always show; the backends'
+    # retry chatter only with -v, since the final error is reported anyway.
+    logging.basicConfig(
+        format="cloudperf: %(levelname)s: %(message)s",
+        level=logging.INFO if verbose else logging.ERROR,
+        stream=sys.stderr,
+    )
+    logging.getLogger("cloudperf_core").setLevel(logging.INFO if verbose else logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     out, err = sys.stdout, sys.stderr
+    _configure_logging(args.verbose)
     try:
         if args.command == "parse":
             return cmd_parse(args, out, err)
