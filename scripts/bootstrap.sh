@@ -20,7 +20,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "== installing cloudperf${extras:+[$extras]} into .venv"
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".${extras:+[$extras]}"
+  if ! { .venv/bin/python -m pip install --upgrade pip &&
+         .venv/bin/python -m pip install -e ".${extras:+[$extras]}"; } > .venv/pip.log 2>&1; then
+    tail -40 .venv/pip.log >&2
+    echo "pip install failed; full log in .venv/pip.log" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi
