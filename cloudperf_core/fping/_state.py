@@ -28,11 +28,22 @@ class Accumulator:
         self.block_total = 0
         self.expected: dict[str, int] = {}
         self.in_usage = False
+        # Blocks added by bulk_crows whose labels are not yet in slot0/row_counts: most runs
+        # end with their -C rows, and then nothing ever looks them up (see _materialize).
+        self.bulk: list[tuple[list[str], list[TargetResult]]] = []
 
     # --- slots ---------------------------------------------------------------------------
 
+    def _materialize(self) -> None:
+        for labels, results in self.bulk:
+            self.slot0.update(zip(labels, results, strict=True))
+            self.row_counts.update(dict.fromkeys(labels, 1))
+        self.bulk.clear()
+
     def first(self, label: str) -> TargetResult:
         """The first target with ``label``, created unanchored if unknown."""
+        if self.bulk:
+            self._materialize()
         tr = self.slot0.get(label)
         if tr is None:
             tr = TargetResult(target=label)
@@ -77,6 +88,8 @@ class Accumulator:
 
     def row(self, label: str) -> TargetResult | None:
         """Slot for a final summary/``-C`` row, or ``None`` for an interval (delta) row."""
+        if self.bulk:
+            self._materialize()
         if self.interval:
             seen = self.block_counts.get(label, 0)
             limit = self.expected.get(label, 1) if self.expected else 1
@@ -118,9 +131,14 @@ class Accumulator:
         Simple: no interval block, labels unique, and every label either new or known only
         from per-probe/ICMP/duplicate lines (its pending target takes the row's values).
         """
-        if self.interval or self.in_usage or len(set(labels)) != len(labels):
+        if self.interval or self.in_usage:
             return False
-        clash = self.slot0.keys() & set(labels)
+        unique = set(labels)
+        if len(unique) != len(labels):
+            return False
+        if self.bulk:
+            self._materialize()
+        clash = self.slot0.keys() & unique
         if clash:
             if any(lab not in self.pending or lab in self.row_counts for lab in clash):
                 return False
@@ -131,8 +149,7 @@ class Accumulator:
                 old, new = self.pending.pop(lab), results[i]
                 old.sent, old.received, old.rtts_us = new.sent, new.received, new.rtts_us
                 results[i] = old
-        self.slot0.update(zip(labels, results, strict=True))
-        self.row_counts.update(dict.fromkeys(labels, 1))
+        self.bulk.append((labels, results))
         self.order.extend(results)
         return True
 
@@ -150,6 +167,8 @@ class Accumulator:
     # --- result ----------------------------------------------------------------------------
 
     def finish(self) -> list[TargetResult]:
+        if self.probes and self.bulk:
+            self._materialize()
         for label, records in self.probes.items():
             slots = [self.slot0[label], *self.more_slots.get(label, ())]
             if len(records) > len(slots):

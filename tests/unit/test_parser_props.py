@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from benchmarks._gen import GenTarget, quantise_us, render, summary_avg_us
 from cloudperf_core.errors import FpingParseError
-from cloudperf_core.fping import parser
+from cloudperf_core.fping import _fast, parser
 from cloudperf_core.fping.parser import parse_fping, parse_fping_output
 
 SETTINGS = settings(
@@ -70,20 +70,65 @@ def test_generated_output_round_trips(
             assert got.avg_us == summary_avg_us(replies)
 
 
+ODD_LINES = [
+    "h : 1e3 2",
+    "x : 0.5555",
+    "x : -0.5",
+    "[12:00:00] y : 1",
+    "{z : 1",
+    " w : 1",
+    "h :  1",
+    "h : 1.000e+06 1",
+    "h : 1E3 -0",
+    "h : 01.5 2",
+    "h : 5. 1",
+    "h : .5 1",
+    "h : 1\t2",
+    "h : 1  2",
+    "h : 2 ",
+    "h : 123456789 1",
+    "h : 12345678 99999.99",
+    "h : 1.2.3",
+    "h : - - -",
+    "h :",
+    "h : ",
+    "\u00e9t\u00e9 : 1",
+    "h : 1e999",
+    "h : 0.0001 1",
+    "h : 4,5",
+]
+
+
 @SETTINGS
-@given(seed=st.integers(0, 2**32), n=st.integers(60, 200))
+@given(
+    seed=st.integers(0, 2**32),
+    n=st.integers(60, 200),
+    hash_bits=st.sampled_from([18, 2]),
+)
 def test_fast_path_equals_per_line_parser_on_mixed_output(
-    seed: int, n: int, monkeypatch: pytest.MonkeyPatch
+    seed: int, n: int, hash_bits: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rng = random.Random(seed)
     from benchmarks._gen import random_targets
 
+    # hash_bits=2 forces hash collisions: values must still come out exact.
+    monkeypatch.setattr(_fast, "_HASH_BITS", hash_bits)
     lines = render(random_targets(rng, n, 5, dup_rate=0.2), "C").splitlines()
-    # Sprinkle lines the fast path must leave alone, at random places.
-    odd = ["h : 1e3 2", "x : 0.5555", "x : -0.5", "[12:00:00] y : 1", "{z : 1", " w : 1", "h :  1"]
-    for _ in range(rng.randint(0, 5)):
-        lines.insert(rng.randrange(len(lines) + 1), rng.choice(odd))
+    # Sprinkle lines the fast path must leave alone (or parse exactly), at random places.
+    for _ in range(rng.randint(0, 8)):
+        lines.insert(rng.randrange(len(lines) + 1), rng.choice(ODD_LINES))
     text = "\n".join(lines) + "\n"
+    monkeypatch.setattr(parser, "FAST_MIN_LINES", 10**9)
+    slow = parse_fping_output(text)
+    monkeypatch.setattr(parser, "FAST_MIN_LINES", 1)
+    assert parse_fping_output(text) == slow
+
+
+@pytest.mark.parametrize("line", ODD_LINES)
+def test_every_odd_line_alone_parses_the_same_on_both_paths(
+    line: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = f"a : 1.5 -\n{line}\nb : - 0.25\n"
     monkeypatch.setattr(parser, "FAST_MIN_LINES", 10**9)
     slow = parse_fping_output(text)
     monkeypatch.setattr(parser, "FAST_MIN_LINES", 1)
@@ -114,3 +159,21 @@ def test_arbitrary_input_strict_raises_only_parse_error_lenient_never(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         parse_fping(data)
+
+
+@SETTINGS
+@given(
+    pool=st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=40, unique=True),
+    picks=st.lists(st.integers(0, 39), min_size=1, max_size=300),
+    hash_bits=st.sampled_from([1, 3, 18]),
+)
+def test_dedupe_codes_are_equal_exactly_for_equal_words(
+    pool: list[int], picks: list[int], hash_bits: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    monkeypatch.setattr(_fast, "_HASH_BITS", hash_bits)
+    words = np.array([pool[i % len(pool)] for i in picks], dtype=np.uint64)
+    code, reps = _fast._dedupe(words)
+    assert len(reps) == len(set(words.tolist()))  # one code per distinct word
+    assert (words[reps][code] == words).all()  # each token's code names a token equal to it
