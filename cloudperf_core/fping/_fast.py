@@ -87,29 +87,36 @@ def _swar_us(
     return (v * scale).astype(np.int64), lost, ok
 
 
-def _dedupe(w: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+def _dedupe(w: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.intp]]:
     """(code per token, index of one token per code): equal words <=> equal codes."""
-    code = np.empty(len(w), dtype=np.intp)
+    code = np.empty(len(w), dtype=np.int32)
     reps_parts: list[npt.NDArray[np.intp]] = []
     n_codes = 0
-    todo = np.arange(len(w))
+    todo = None  # None: every token (round 1), else the indices still without a code
+    sub = w
     for mul in _HASH_MULS:
-        sub = w[todo]
         h = ((sub * mul) >> _U(64 - _HASH_BITS)).astype(np.intp)
-        table = np.empty(1 << _HASH_BITS, dtype=np.intp)
-        local = np.arange(len(sub))
+        table = np.empty(1 << _HASH_BITS, dtype=np.int32)
+        local = np.arange(len(sub), dtype=np.int32)
         table[h] = local  # some token of each bucket wins: the bucket's owner
         owner = table[h]
         mine = sub == sub[owner]  # False: a hash collision, retried with another multiplier
         reps = np.flatnonzero(owner == local)
-        table[h[reps]] = np.arange(n_codes, n_codes + len(reps))
-        code[todo[mine]] = table[h[mine]]
-        reps_parts.append(todo[reps])
+        table[h[reps]] = np.arange(n_codes, n_codes + len(reps), dtype=np.int32)
         n_codes += len(reps)
-        todo = todo[~mine]
+        if todo is None:
+            code = table[h]  # tokens that collided are overwritten below
+            reps_parts.append(reps)
+            todo = np.flatnonzero(~mine)
+        else:
+            code[todo[mine]] = table[h[mine]]
+            reps_parts.append(todo[reps])
+            todo = todo[~mine]
         if len(todo) == 0:
             return code, np.concatenate(reps_parts)
-    _, first, inverse = np.unique(w[todo], return_index=True, return_inverse=True)
+        sub = w[todo]
+    assert todo is not None  # the loop ran
+    _, first, inverse = np.unique(sub, return_index=True, return_inverse=True)
     code[todo] = n_codes + inverse.ravel()
     reps_parts.append(todo[first])
     return code, np.concatenate(reps_parts)
@@ -148,11 +155,12 @@ def _build(
         flat: list[int | None] = values.tolist()
         stop = np.cumsum(counts).tolist()
         rows = [flat[b - c : b] for b, c in zip(stop, counts.tolist(), strict=True)]
-    get_label = labels.__getitem__
+    whole = len(ok_lines) == len(labels)
+    targets = labels if whole else [labels[i] for i in ok_lines.tolist()]
     return [
-        TargetResult(target=get_label(i), sent=s, received=r, rtts_us=v)
-        for i, s, r, v in zip(
-            ok_lines.tolist(), counts.tolist(), (counts - n_lost).tolist(), rows, strict=True
+        TargetResult(target=t, sent=s, received=r, rtts_us=v)
+        for t, s, r, v in zip(
+            targets, counts.tolist(), (counts - n_lost).tolist(), rows, strict=True
         )
     ]
 
