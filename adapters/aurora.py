@@ -35,7 +35,7 @@ from adapters.aurora_rows import (
     upsert_windows,
     window_from_row,
 )
-from cloudperf_core.aggregate import combine
+from cloudperf_core.aggregate import combine_all
 from cloudperf_core.errors import BackendConfigError
 from cloudperf_core.models import IngestOutcome, ReportWindows, StatsQuery, WindowAggregate
 
@@ -124,7 +124,7 @@ class AuroraMeasurementStore:
         staged: dict[WindowKey, WindowAggregate] = {}
         if pending:
             stored = {pk(row): row for row in await select_windows_for_update(cur, list(pending))}
-            staged = {key: combine(stored.get(key), rows) for key, rows in pending.items()}
+            staged = combine_all(pending, stored)
             dest = await locate_many(cur, [k[1] for k in staged])
             await upsert_windows(cur, list(staged.values()), dest)
         return outcome

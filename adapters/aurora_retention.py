@@ -27,7 +27,7 @@ from adapters.aurora_rows import (
     upsert_windows,
     window_from_row,
 )
-from cloudperf_core.aggregate import combine, rewindow
+from cloudperf_core.aggregate import combine_all, rewindow
 from cloudperf_core.errors import InvalidSpecError
 from cloudperf_core.models import WindowAggregate
 
@@ -112,7 +112,7 @@ async def _roll_up_chunk(cur: Tx, fine_s: int, coarse_s: int, before_s: int, lim
             dest[coarse.target] = int(row[14])
         pending.setdefault(pk(coarse), []).append(coarse)
     stored = {pk(row): row for row in await select_windows_for_update(cur, list(pending))}
-    staged = [combine(stored.get(key), group) for key, group in pending.items()]
+    staged = list(combine_all(pending, stored).values())
     await upsert_windows(cur, staged, dest)
     old_keys: Sequence[WindowKey] = [pk(window_from_row(r)) for r in rows]
     for chunk in chunks(old_keys, MAX_KEYS_PER_STATEMENT):

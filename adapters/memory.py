@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import anyio.lowlevel
 import msgspec
 
-from cloudperf_core.aggregate import combine
+from cloudperf_core.aggregate import combine_all
 from cloudperf_core.clock import SystemClock
 from cloudperf_core.errors import BackendConfigError, BackendError, NotFoundError
 from cloudperf_core.models import (
@@ -113,7 +113,7 @@ class InMemoryMeasurementStore:
             outcome.ingested.append(report.report_id)
             for window in report.windows:
                 pending.setdefault(_key(window), []).append(window)
-        staged = {key: combine(self._rows.get(key), rows) for key, rows in pending.items()}
+        staged = combine_all(pending, self._rows)
         # Everything above may raise; only now is the batch applied, so it is all or nothing.
         self._rows.update(staged)
         self._ingested.update(new_ids)

@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 import anyio
 import anyio.to_thread
 
-from cloudperf_core.aggregate import combine
+from cloudperf_core.aggregate import combine_all
 from cloudperf_core.errors import (
     BackendConfigError,
     BackendError,
@@ -345,10 +345,12 @@ def _ingest(conn: sqlite3.Connection, batch: Sequence[ReportWindows]) -> IngestO
             for window in report.windows:
                 key = (window.source, window.target, window.window_start_s, window.window_s)
                 pending.setdefault(key, []).append(window)
-        staged = []
-        for key, rows in pending.items():
-            stored = conn.execute(SELECT_WINDOW, key).fetchone()
-            staged.append(combine(_window(stored) if stored is not None else None, rows))
+        stored: dict[tuple[str, str, int, int], WindowAggregate] = {}
+        for key in pending:
+            found = conn.execute(SELECT_WINDOW, key).fetchone()
+            if found is not None:
+                stored[key] = _window(found)
+        staged = combine_all(pending, stored).values()
         conn.executemany(UPSERT_WINDOW, [_row(w) for w in staged])
         now_ms = int(time.time() * 1000)
         conn.executemany(INSERT_REPORT, [(rid, now_ms) for rid in outcome.ingested])

@@ -54,6 +54,8 @@ def merge_serialized(blobs: Sequence[bytes], default_accuracy: float = 0.01) -> 
             this_alpha, this_count = default_accuracy, 0
         elif parsed is not None and parsed[8] < 3:
             this_alpha, this_count, this_lo, this_hi, this_sum, this_zero, n, oc, cc, base = parsed
+            if this_zero > this_count:  # would wrap the uint64 table total below
+                raise SketchDecodeError("bucket counts do not add up to the total count")
             if n:
                 group = tables.get(oc | cc << 4)
                 if group is None:

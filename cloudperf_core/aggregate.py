@@ -21,9 +21,11 @@ Conventions:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from itertools import pairwise
+from typing import TypeVar
 
+from cloudperf_core._sketch_batch import merge_groups
 from cloudperf_core._window_batch import fast_path_fits, rows_from_arrays
 from cloudperf_core.errors import InvalidSpecError
 from cloudperf_core.models import (
@@ -40,6 +42,8 @@ from cloudperf_core.stats import PERCENTILES, effective_counts, loss_ratio
 
 __all__ = [
     "WindowKey",
+    "combine",
+    "combine_all",
     "group_stats",
     "load_sketch",
     "merge_into",
@@ -56,6 +60,7 @@ __all__ = [
 WindowKey = tuple[str, str, int]
 _FEW_SKETCHES = 4  # merge_many switches to the vectorized sketch merge above this many rows
 _GROUP_BYS = ("pair", "target", "source", "overall")
+K = TypeVar("K", bound=Hashable)
 
 
 def window_start(timestamp_ms: int, window_s: int) -> int:
@@ -173,18 +178,29 @@ def merge_many(rows: Iterable[WindowAggregate]) -> WindowAggregate:
     rows = rows if isinstance(rows, list | tuple) else list(rows)
     if not rows:
         raise InvalidSpecError("merge_many needs at least one row")
+    _check_same_key(rows)
+    return _merged_fields(rows, _merge_sketches([row.sketch for row in rows]))
+
+
+def _check_same_key(rows: Sequence[WindowAggregate]) -> None:
     first = rows[0]
     key = (first.source, first.target, first.window_start_s, first.window_s)
-    sent = received = duplicates = rtt_sum = jitter_sum = jitter_pairs = 0
-    sumsq = 0.0
-    lo: int | None = None
-    hi: int | None = None
-    for i, row in enumerate(rows):
+    for row in rows:
         if (row.source, row.target, row.window_start_s, row.window_s) != key:
             raise InvalidSpecError(
                 f"cannot merge window rows {key[:3]}/{key[3]}s and "
                 f"{window_key(row)}/{row.window_s}s"
             )
+
+
+def _merged_fields(rows: Sequence[WindowAggregate], sketch: bytes) -> WindowAggregate:
+    """Every row's counts and sums added left to right (same key checked), with ``sketch``."""
+    first = rows[0]
+    sent = received = duplicates = rtt_sum = jitter_sum = jitter_pairs = 0
+    sumsq = 0.0
+    lo: int | None = None
+    hi: int | None = None
+    for i, row in enumerate(rows):
         sent += row.sent
         received += row.received
         duplicates += row.duplicates
@@ -209,7 +225,7 @@ def merge_many(rows: Iterable[WindowAggregate]) -> WindowAggregate:
         rtt_max_us=hi,
         jitter_sum_us=jitter_sum,
         jitter_pairs=jitter_pairs,
-        sketch=_merge_sketches([row.sketch for row in rows]),
+        sketch=sketch,
     )
 
 
@@ -231,6 +247,44 @@ def combine(existing: WindowAggregate | None, new: Sequence[WindowAggregate]) ->
     """
     rows = list(new) if existing is None else [existing, *new]
     return rows[0] if len(rows) == 1 else merge_many(rows)
+
+
+def combine_all(
+    pending: Mapping[K, Sequence[WindowAggregate]], stored: Mapping[K, WindowAggregate]
+) -> dict[K, WindowAggregate]:
+    """:func:`combine` of every key of a batch: ``{k: combine(stored.get(k), pending[k])}``.
+
+    Same rows (same counts, same float sums, same sketch bytes) as one :func:`combine` per
+    key, but the sketches of all keys are checked, merged and encoded by one set of numpy
+    calls (``_sketch_batch``); a key with anything unusual in it (v1 sketches, 8-byte counts,
+    a malformed or mixed-accuracy sketch) goes through :func:`merge_many`, which raises what
+    :func:`combine` raises for it -- a corrupt stored sketch fails the whole batch.
+
+    >>> row = WindowAggregate(source="s", target="t", window_start_s=0, window_s=60, sent=1)
+    >>> combine_all({"k": [row, row]}, {"k": row})["k"].sent
+    3
+    """
+    out: dict[K, WindowAggregate] = {}
+    many_keys: list[K] = []
+    many_rows: list[list[WindowAggregate]] = []
+    for key, new in pending.items():
+        existing = stored.get(key)
+        rows = list(new) if existing is None else [existing, *new]
+        if len(rows) > 1:
+            many_keys.append(key)
+            many_rows.append(rows)
+        else:
+            out[key] = combine(existing, new)  # one row stays as it is; none raises
+    sketches = merge_groups(
+        [row.sketch for rows in many_rows for row in rows], [len(rows) for rows in many_rows]
+    )
+    for key, rows, sketch in zip(many_keys, many_rows, sketches, strict=True):
+        if sketch is None:
+            out[key] = merge_many(rows)
+        else:
+            _check_same_key(rows)
+            out[key] = _merged_fields(rows, sketch)
+    return {key: out[key] for key in pending}
 
 
 def merge_into(rows: dict[WindowKey, WindowAggregate], new: Iterable[WindowAggregate]) -> None:

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cloudperf_core import _sketch_format as fmt
 from cloudperf_core.errors import CloudperfError, InvalidSpecError, SketchDecodeError
 from cloudperf_core.sketch import LatencySketch, merge_serialized
 
@@ -302,6 +303,11 @@ def test_merge_serialized_checks_every_input() -> None:
         merge_serialized([*good, good[0] + b"\x00"])
     with pytest.raises(InvalidSpecError):
         merge_serialized([*good, LatencySketch(0.02).to_bytes()])
+    # More samples in the zero bucket than in the sketch (a damaged byte): a decode error,
+    # not an overflow of the table totals.
+    zero_above_count = fmt.encode(0.01, 2, 1000.0, 1000.0, 2000.0, 3, [350], [1])
+    with pytest.raises(SketchDecodeError):
+        merge_serialized([*good, zero_above_count])
     assert LatencySketch.from_bytes(merge_serialized([b"", b""])) == LatencySketch()
 
 
