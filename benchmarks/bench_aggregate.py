@@ -9,7 +9,10 @@ into the same 100 rows. Measured in one run, old and new side by side, no databa
 - ``merge_same_key``: 1000 rows of one key merged: old pairwise chain, the new pairwise chain
   (what a store doing ``merge_windows`` per row gets), and new ``merge_many``;
 - ``merge_into``: the rows of N reports x 100 targets merged into a dict by key;
-- ``cpu_path``: windows + merge_into together, in reports per second.
+- ``cpu_path``: windows + merge_into together, in reports per second;
+- ``combine``: a store's merge step -- K keys, each a stored row plus R-1 new rows (11 probes
+  each) -- one ``combine`` per key (old) vs one ``combine_all`` for the batch (new), for the
+  shapes ingest sees at batch 10 (400 keys x 4 rows) and batch 1000 (16,800 keys x 6 rows).
 
 The old column runs a frozen copy of the modules (``benchmarks/_v1_*.py``).
 
@@ -80,6 +83,46 @@ def _chain(
     return current
 
 
+def combine_case(n_keys: int, rows_per_key: int) -> tuple[dict[Any, Any], dict[Any, Any]]:
+    """(pending, stored) for ``n_keys`` keys: one stored row and ``rows_per_key - 1`` new ones."""
+    targets = tuple(f"198.18.{t // 250}.{t % 250 + 1}" for t in range(n_keys))
+    reports = [
+        MeasurementReport(
+            report_id=f"c-{i}",
+            source="probe-0",
+            started_at_ms=T0_MS + i * 1000,
+            spec=ProbeSpec(targets=targets, count=11),
+            results=[
+                TargetResult(
+                    target=target,
+                    rtts_us=[
+                        None if (i + t + k) % 23 == 0 else 5_000 + 41 * ((i * 7 + t * 13 + k) % 90)
+                        for k in range(11)
+                    ],
+                )
+                for t, target in enumerate(targets)
+            ],
+        )
+        for i in range(rows_per_key)
+    ]
+    pending: dict[Any, list[WindowAggregate]] = {}
+    for rw in new.windows_for_reports(reports, 60):
+        for row in rw.windows:
+            pending.setdefault(new.window_key(row), []).append(row)
+    stored = {key: rows.pop(0) for key, rows in pending.items()}
+    return pending, stored
+
+
+def _time_combine(pending: dict[Any, Any], stored: dict[Any, Any], repeat: int) -> dict[str, float]:
+    def per_key() -> object:
+        return {k: new.combine(stored.get(k), rows) for k, rows in pending.items()}
+
+    return {
+        "old": best_s(per_key, repeat) * 1e3,
+        "new": best_s(lambda: new.combine_all(pending, stored), repeat) * 1e3,
+    }
+
+
 def run(quick: bool) -> dict[str, Any]:
     """Measure, print a table, write ``benchmarks/results/aggregate.json``."""
     n_reports = 200 if quick else 1000
@@ -138,6 +181,10 @@ def run(quick: bool) -> dict[str, Any]:
         "new": n_reports / new_s,
         "speedup": old_s / new_s,
     }
+    res["combine_ms"] = {
+        f"{n_keys}x{per_key}": _time_combine(*combine_case(n_keys, per_key), repeat)
+        for n_keys, per_key in ((400, 4), (16_800, 6))
+    }
     _print(res)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "aggregate.json").write_text(json.dumps(res, indent=2))
@@ -166,6 +213,7 @@ def _print(res: dict[str, Any]) -> None:
         ),
         (f"merge_into {res['merge_into_ms']['rows']} rows, ms", res["merge_into_ms"]),
         ("CPU path, reports/s", res["cpu_path_reports_per_s"]),
+        *((f"combine {shape} keys x rows, ms", pair) for shape, pair in res["combine_ms"].items()),
     ]
     for name, pair in rows:
         ratio = pair["new"] / pair["old"]
