@@ -220,13 +220,19 @@ def _gather(data: Bytes, at: IntArray, width: int) -> Bytes:
 
 def _read_varints(data: Bytes, at: IntArray) -> tuple[IntArray, IntArray, BoolArray]:
     """LEB128 values at ``at``: (value, position after it, fits in ``_VARINT_BYTES``)."""
-    raw = _gather(data, at, _VARINT_BYTES).astype(np.int64)
-    last = raw < 0x80
-    fits: BoolArray = np.asarray(last.any(axis=1))
-    length = np.argmax(last, axis=1) + 1
-    used = np.arange(_VARINT_BYTES) < length[:, None]
-    shifts = 7 * np.arange(_VARINT_BYTES, dtype=np.int64)
-    values: IntArray = (((raw & 0x7F) << shifts) * used).sum(axis=1)
+    first = data[at].astype(np.int64)
+    values: IntArray = first & 0x7F
+    length = np.ones(at.shape, np.int64)
+    fits = np.ones(at.shape, np.bool_)
+    longer = np.flatnonzero(first >= 0x80)  # most are one byte: only these need the rest
+    if longer.size:
+        raw = _gather(data, at[longer], _VARINT_BYTES).astype(np.int64)
+        last = raw < 0x80
+        fits[longer] = last.any(axis=1)
+        length[longer] = np.argmax(last, axis=1) + 1
+        used = np.arange(_VARINT_BYTES) < length[longer, None]
+        shifts = 7 * np.arange(_VARINT_BYTES, dtype=np.int64)
+        values[longer] = (((raw & 0x7F) << shifts) * used).sum(axis=1)
     return values, at + length, fits
 
 

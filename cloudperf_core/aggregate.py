@@ -207,8 +207,13 @@ def _merged_fields(rows: Sequence[WindowAggregate], sketch: bytes) -> WindowAggr
         rtt_sum += row.rtt_sum_us
         # Left to right, exactly as a chain of pairwise merges would add the floats.
         sumsq = row.rtt_sumsq_us2 if i == 0 else sumsq + row.rtt_sumsq_us2
-        lo = _opt(min, lo, row.rtt_min_us)
-        hi = _opt(max, hi, row.rtt_max_us)
+        # min()/max() inlined (the hot loop of ingest): keep the first of equal values.
+        value = row.rtt_min_us
+        if value is not None and (lo is None or value < lo):
+            lo = value
+        value = row.rtt_max_us
+        if value is not None and (hi is None or value > hi):
+            hi = value
         jitter_sum += row.jitter_sum_us
         jitter_pairs += row.jitter_pairs
     return WindowAggregate(
