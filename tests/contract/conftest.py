@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -10,35 +10,23 @@ import pytest
 from tests.contract.makers import Maker, MakerContext, makers
 
 
-def _params(kind: str) -> list[Any]:
-    return [pytest.param(m, id=m.name) for m in makers(kind)]
+def _port_fixture(kind: str) -> Callable[..., AsyncIterator[Any]]:
+    """A fixture yielding a fresh backend from each maker in the modules' ``kind`` lists."""
+
+    @pytest.fixture(params=[pytest.param(m, id=m.name) for m in makers(kind)])
+    async def backend(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Any]:
+        maker: Maker = request.param
+        async with maker.make(MakerContext(tmp_path=tmp_path)) as opened:
+            yield opened
+
+    return backend
 
 
-async def _open(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Any]:
-    maker: Maker = request.param
-    async with maker.make(MakerContext(tmp_path=tmp_path)) as backend:
-        yield backend
-
-
-@pytest.fixture(params=_params("STORES"))
-async def store(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Any]:
-    async for backend in _open(request, tmp_path):
-        yield backend
-
-
-@pytest.fixture(params=_params("JOB_QUEUES"))
-async def job_queue(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Any]:
-    async for backend in _open(request, tmp_path):
-        yield backend
-
-
-@pytest.fixture(params=_params("REPORT_QUEUES"))
-async def report_queue(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Any]:
-    async for backend in _open(request, tmp_path):
-        yield backend
-
-
-@pytest.fixture(params=_params("CACHES"))
-async def cache(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Any]:
-    async for backend in _open(request, tmp_path):
-        yield backend
+store = _port_fixture("STORES")
+job_queue = _port_fixture("JOB_QUEUES")
+report_queue = _port_fixture("REPORT_QUEUES")
+cache = _port_fixture("CACHES")
+sessions = _port_fixture("SESSIONS")
+liveness = _port_fixture("LIVENESS")
+counters = _port_fixture("COUNTERS")
+cursors = _port_fixture("CURSORS")

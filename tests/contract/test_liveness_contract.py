@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.contract.extras_fixtures import liveness
-
-__all__ = ["liveness"]
-
 T0_MS = 1_700_000_000_000
 
 

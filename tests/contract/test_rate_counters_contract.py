@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.contract.extras_fixtures import counters
 from tests.contract.makers.memory_extras import COUNTER_HORIZON_S
-
-__all__ = ["counters"]
 
 MIN_MS = 60_000
 T0_MS = 28_333_333 * MIN_MS  # a minute boundary

@@ -8,9 +8,6 @@ import anyio
 import pytest
 
 from cloudperf_core.errors import InvalidSpecError
-from tests.contract.extras_fixtures import cursors
-
-__all__ = ["cursors"]
 
 
 async def test_next_cycles_through_the_modulo(cursors: Any) -> None:

@@ -10,9 +10,6 @@ import pytest
 
 from cloudperf_core.errors import InvalidSpecError
 from cloudperf_core.models import Session
-from tests.contract.extras_fixtures import sessions
-
-__all__ = ["sessions"]
 
 EXPIRE_WAIT_S = 2.0  # a 1 s session has certainly expired after this
 
