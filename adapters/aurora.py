@@ -33,11 +33,11 @@ from adapters.aurora_rows import (
     pk,
     select_windows_for_update,
     upsert_windows,
-    window_from_row,
 )
 from cloudperf_core.aggregate import combine_all
 from cloudperf_core.errors import BackendConfigError
 from cloudperf_core.models import IngestOutcome, ReportWindows, StatsQuery, WindowAggregate
+from cloudperf_core.window_rows import window_from_row
 
 __all__ = ["AuroraCatalog", "AuroraMeasurementStore", "open_backend"]
 

@@ -18,10 +18,10 @@ from adapters import aurora_catalog_sql as csql
 from adapters import aurora_sql as sql
 from adapters.aurora_db import Database, Tx
 from adapters.aurora_retention import RetentionPolicy, RetentionResult, apply_retention
-from adapters.aurora_rows import window_from_row
 from cloudperf_core.aggregate import summarize
 from cloudperf_core.errors import InvalidSpecError
 from cloudperf_core.models import LatencyStats, WindowAggregate
+from cloudperf_core.window_rows import window_from_row
 
 __all__ = [
     "AddressRange",

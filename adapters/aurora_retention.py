@@ -25,11 +25,11 @@ from adapters.aurora_rows import (
     pk,
     select_windows_for_update,
     upsert_windows,
-    window_from_row,
 )
 from cloudperf_core.aggregate import combine_all, rewindow
 from cloudperf_core.errors import InvalidSpecError
 from cloudperf_core.models import WindowAggregate
+from cloudperf_core.window_rows import window_from_row
 
 __all__ = ["RetentionPolicy", "RetentionResult", "apply_retention"]
 

@@ -14,6 +14,7 @@ from typing import Any
 from adapters import aurora_sql as sql
 from adapters.aurora_db import Tx, placeholders
 from cloudperf_core.models import WindowAggregate
+from cloudperf_core.window_rows import window_from_row, window_to_row
 
 WindowKey = tuple[str, str, int, int]  # (source, target, window_s, window_start_s): PK order
 
@@ -28,45 +29,6 @@ _ROW_OVERHEAD_BYTES = 200
 
 def pk(w: WindowAggregate) -> WindowKey:
     return (w.source, w.target, w.window_s, w.window_start_s)
-
-
-def window_from_row(row: Sequence[Any]) -> WindowAggregate:
-    """A ``WINDOW_COLUMNS`` row as the core's WindowAggregate."""
-    return WindowAggregate(
-        source=row[0],
-        target=row[1],
-        window_start_s=int(row[2]),
-        window_s=int(row[3]),
-        sent=int(row[4]),
-        received=int(row[5]),
-        duplicates=int(row[6]),
-        rtt_sum_us=int(row[7]),
-        rtt_sumsq_us2=float(row[8]),
-        rtt_min_us=None if row[9] is None else int(row[9]),
-        rtt_max_us=None if row[10] is None else int(row[10]),
-        jitter_sum_us=int(row[11]),
-        jitter_pairs=int(row[12]),
-        sketch=bytes(row[13]),
-    )
-
-
-def window_params(w: WindowAggregate) -> tuple[Any, ...]:
-    return (
-        w.source,
-        w.target,
-        w.window_start_s,
-        w.window_s,
-        w.sent,
-        w.received,
-        w.duplicates,
-        w.rtt_sum_us,
-        w.rtt_sumsq_us2,
-        w.rtt_min_us,
-        w.rtt_max_us,
-        w.jitter_sum_us,
-        w.jitter_pairs,
-        w.sketch,
-    )
 
 
 def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
@@ -121,7 +83,7 @@ async def upsert_windows(
 
     async def flush() -> None:
         stmt = sql.values_rows(sql.UPSERT_WINDOWS, len(batch), sql.N_WINDOW_COLUMNS + 1)
-        params = [v for w in batch for v in (*window_params(w), dest.get(w.target))]
+        params = [v for w in batch for v in (*window_to_row(w), dest.get(w.target))]
         await cur.execute(stmt, params)
 
     for w in rows:

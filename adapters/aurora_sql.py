@@ -9,12 +9,11 @@ list being bound. Valid on MySQL 8 / Aurora MySQL 3 and MariaDB 10.11 (``VALUES(
 from __future__ import annotations
 
 from adapters.aurora_db import placeholders, rows_placeholders
+from cloudperf_core.window_rows import WINDOW_FIELDS
 
-WINDOW_COLUMNS = (
-    "source, target, window_start_s, window_s, sent, received, duplicates, rtt_sum_us,"
-    " rtt_sumsq_us2, rtt_min_us, rtt_max_us, jitter_sum_us, jitter_pairs, sketch"
-)
-N_WINDOW_COLUMNS = 14
+# The measurements columns in WindowAggregate field order (see cloudperf_core.window_rows).
+WINDOW_COLUMNS = ", ".join(WINDOW_FIELDS)
+N_WINDOW_COLUMNS = len(WINDOW_FIELDS)
 # Column order of the primary key, used for row-constructor IN lists.
 KEY_COLUMNS = "(source, target, window_s, window_start_s)"
 

@@ -33,6 +33,7 @@ from cloudperf_core.errors import (
     CloudperfError,
 )
 from cloudperf_core.models import IngestOutcome, ReportWindows, StatsQuery, WindowAggregate
+from cloudperf_core.window_rows import window_from_row, window_to_row
 
 __all__ = ["SCHEMA_VERSION", "SqliteMeasurementStore", "open_backend", "path_from_url"]
 
@@ -103,44 +104,6 @@ def _marks(n: int) -> str:
 def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
     for i in range(0, len(values), MAX_PARAMS_PER_LIST):
         yield values[i : i + MAX_PARAMS_PER_LIST]
-
-
-def _row(w: WindowAggregate) -> tuple[Any, ...]:
-    return (
-        w.source,
-        w.target,
-        w.window_start_s,
-        w.window_s,
-        w.sent,
-        w.received,
-        w.duplicates,
-        w.rtt_sum_us,
-        w.rtt_sumsq_us2,
-        w.rtt_min_us,
-        w.rtt_max_us,
-        w.jitter_sum_us,
-        w.jitter_pairs,
-        w.sketch,
-    )
-
-
-def _window(row: tuple[Any, ...]) -> WindowAggregate:
-    return WindowAggregate(
-        source=row[0],
-        target=row[1],
-        window_start_s=row[2],
-        window_s=row[3],
-        sent=row[4],
-        received=row[5],
-        duplicates=row[6],
-        rtt_sum_us=row[7],
-        rtt_sumsq_us2=row[8],
-        rtt_min_us=row[9],
-        rtt_max_us=row[10],
-        jitter_sum_us=row[11],
-        jitter_pairs=row[12],
-        sketch=bytes(row[13]),
-    )
 
 
 def _map_error(exc: sqlite3.Error, doing: str) -> CloudperfError:
@@ -349,9 +312,9 @@ def _ingest(conn: sqlite3.Connection, batch: Sequence[ReportWindows]) -> IngestO
         for key in pending:
             found = conn.execute(SELECT_WINDOW, key).fetchone()
             if found is not None:
-                stored[key] = _window(found)
+                stored[key] = window_from_row(found)
         staged = combine_all(pending, stored).values()
-        conn.executemany(UPSERT_WINDOW, [_row(w) for w in staged])
+        conn.executemany(UPSERT_WINDOW, [window_to_row(w) for w in staged])
         now_ms = int(time.time() * 1000)
         conn.executemany(INSERT_REPORT, [(rid, now_ms) for rid in outcome.ingested])
         conn.execute("COMMIT")
@@ -386,7 +349,7 @@ def _fetch(conn: sqlite3.Connection, query: StatsQuery) -> list[WindowAggregate]
             if query.until_s is not None:
                 sql += WHERE_UNTIL
                 params.append(query.until_s)
-            rows.extend(_window(r) for r in conn.execute(sql + ORDER_WINDOWS, params))
+            rows.extend(window_from_row(r) for r in conn.execute(sql + ORDER_WINDOWS, params))
     if len(source_chunks) * len(target_chunks) > 1:
         rows.sort(key=lambda w: (w.source, w.target, w.window_start_s, w.window_s))
     return rows
