@@ -25,6 +25,8 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from itertools import pairwise
 from typing import TypeVar
 
+import msgspec
+
 from cloudperf_core._sketch_batch import merge_groups
 from cloudperf_core._window_batch import fast_path_fits, rows_from_arrays
 from cloudperf_core.errors import InvalidSpecError
@@ -386,22 +388,7 @@ def rewindow(window: WindowAggregate, window_s: int) -> WindowAggregate:
             f"window of {window_s}s is not a multiple of the row's {window.window_s}s"
         )
     start = window.window_start_s // window_s * window_s
-    return WindowAggregate(
-        source=window.source,
-        target=window.target,
-        window_start_s=start,
-        window_s=window_s,
-        sent=window.sent,
-        received=window.received,
-        duplicates=window.duplicates,
-        rtt_sum_us=window.rtt_sum_us,
-        rtt_sumsq_us2=window.rtt_sumsq_us2,
-        rtt_min_us=window.rtt_min_us,
-        rtt_max_us=window.rtt_max_us,
-        jitter_sum_us=window.jitter_sum_us,
-        jitter_pairs=window.jitter_pairs,
-        sketch=window.sketch,
-    )
+    return msgspec.structs.replace(window, window_start_s=start, window_s=window_s)
 
 
 def _check_window(window_s: int) -> None:
