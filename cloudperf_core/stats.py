@@ -24,9 +24,12 @@ Definitions (DESIGN.md "Statistics"; part of the contract):
 
 from __future__ import annotations
 
+import gc
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from functools import reduce
 from itertools import chain, pairwise
+from operator import add
 
 import numpy as np
 import numpy.typing as npt
@@ -108,14 +111,14 @@ def compute_stats(result: TargetResult) -> LatencyStats:
     if not values:
         return stats
     n = len(values)
-    mean = sum(values) / n
+    mean = _running_sum(values) / n
     ordered = sorted(values)
     stats.min_us = ordered[0]
     stats.max_us = ordered[-1]
     stats.mean_us = mean
-    stats.stddev_us = math.sqrt(sum((v - mean) ** 2 for v in values) / n)
+    stats.stddev_us = math.sqrt(_running_sum((v - mean) * (v - mean) for v in values) / n)
     if n >= 2:
-        stats.jitter_us = sum(abs(b - a) for a, b in pairwise(values)) / (n - 1)
+        stats.jitter_us = _running_sum(abs(b - a) for a, b in pairwise(values)) / (n - 1)
     for name, q in PERCENTILES:
         setattr(stats, name, percentile(ordered, q))
     return stats
@@ -124,143 +127,217 @@ def compute_stats(result: TargetResult) -> LatencyStats:
 def compute_stats_many(results: Sequence[TargetResult]) -> list[LatencyStats]:
     """:func:`compute_stats` for many targets at once, vectorized with numpy.
 
-    Same definitions and the same numbers (up to float rounding in the last bits); cheap over
-    100k targets: the samples of all targets go into one flat array, sorted within each
-    target's block in one numpy sort; no Python work per sample beyond building that array.
+    The same numbers bit for bit (same float operations in the same order); built for 100k
+    targets: one conversion of all RTTs into a float array, row-wise numpy over one 2-D block
+    per row length, and one Python step per target only to build the result structs.
     """
-    n_targets = len(results)
-    if n_targets == 0:
+    if not results:
         return []
-    lengths = np.fromiter(
-        (len(r.rtts_us) if r.rtts_us is not None else 0 for r in results),
-        dtype=np.int64,
-        count=n_targets,
-    )
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # many fresh acyclic objects ahead: do not let the cyclic GC walk them
+    try:
+        return _compute_many(results)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+_Floats = npt.NDArray[np.float64]
+_Ints = npt.NDArray[np.int64]
+#: Counts above this fall back to the scalar path: float64 then holds their differences exactly.
+_EXACT_COUNT = 2.0**52
+#: Rows of one length below which (or fewer than a quarter of the length) the scalar path wins:
+#: the vectorized one costs a few numpy calls per probe position.
+_MIN_BLOCK_ROWS = 16
+
+
+def _compute_many(results: Sequence[TargetResult]) -> list[LatencyStats]:
+    n = len(results)
+    rows: list[Sequence[int | None] | None] = [r.rtts_us for r in results]
+    has_rtts = np.ones(n, dtype=bool)
+    if rows.count(None):  # -c mode, or names that never resolved
+        has_rtts = np.fromiter((row is not None for row in rows), dtype=bool, count=n)
+        rows = [() if row is None else row for row in rows]
+    lengths = np.fromiter(map(len, rows), dtype=np.int64, count=n)  # type: ignore[arg-type]
     # None -> nan in one C-level conversion; lost probes become nan.
-    flat = np.array(
-        list(chain.from_iterable(r.rtts_us for r in results if r.rtts_us is not None)),
-        dtype=np.float64,
-    )
-    rows = np.repeat(np.arange(n_targets, dtype=np.int64), lengths)
-    got = ~np.isnan(flat)
-    values = flat[got]
-    value_rows = rows[got]
+    flat = np.array(list(chain.from_iterable(rows)), dtype=np.float64)  # type: ignore[arg-type]
 
-    n_recv = np.bincount(value_rows, minlength=n_targets)
-    sums = np.bincount(value_rows, weights=values, minlength=n_targets)
+    sent_given = [r.sent for r in results]
+    received_given = [r.received for r in results]
+    try:
+        sent_f = np.array(sent_given, dtype=np.float64)  # None -> nan
+        received_f = np.array(received_given, dtype=np.float64)
+    except OverflowError:
+        return [compute_stats(r) for r in results]
+    if (np.abs(sent_f) > _EXACT_COUNT).any() or (np.abs(received_f) > _EXACT_COUNT).any():
+        return [compute_stats(r) for r in results]
+
+    cols = _Columns(n)
+    scalar: list[int] = []
+    for sel in _blocks_of_equal_length(lengths):
+        length = int(lengths[sel[0]])
+        if length == 0:
+            continue
+        if sel.size < _MIN_BLOCK_ROWS or sel.size * 4 < length:
+            scalar.extend(sel.tolist())
+            continue
+        if sel.size == n:  # every target has this many probes: a view, no copy
+            block = flat.reshape(n, length)
+        else:
+            starts = np.cumsum(lengths) - lengths
+            block = flat[starts[sel, None] + np.arange(length)]
+        cols.fill(sel, block)
+
+    # fping's -c summary stands in where there were no per-probe values.
+    if not has_rtts.all():
+        no_rtts = np.flatnonzero(~has_rtts)
+        picked = [results[i] for i in no_rtts.tolist()]
+        cols.min_us[no_rtts] = np.array([r.min_us for r in picked], dtype=np.float64)
+        cols.mean_us[no_rtts] = np.array([r.avg_us for r in picked], dtype=np.float64)
+        cols.max_us[no_rtts] = np.array([r.max_us for r in picked], dtype=np.float64)
+
+    # effective_counts and loss_ratio, vectorized (exact: counts are below 2**52).
+    sent = np.where(np.isnan(sent_f), np.where(has_rtts, lengths, np.nan), sent_f)
+    received = np.where(np.isnan(received_f), np.where(has_rtts, cols.received, np.nan), received_f)
     with np.errstate(invalid="ignore", divide="ignore"):
-        means = sums / n_recv
-    deviations = values - means[value_rows]
-    variances = np.bincount(value_rows, weights=deviations * deviations, minlength=n_targets)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        stddevs = np.sqrt(variances / n_recv)
+        loss = (sent - np.minimum(np.maximum(received, 0.0), sent)) / sent
+    loss[(sent == 0) | np.isnan(sent) | np.isnan(received)] = np.nan
+    if np.isnan(sent_f).any():
+        sent_given = np.nan_to_num(sent).astype(np.int64).tolist()
+    if np.isnan(received_f).any():
+        received_given = np.nan_to_num(received).astype(np.int64).tolist()
 
-    # Jitter: neighbours in the flat array of received values that belong to the same row are
-    # consecutive received probes of that target (lost probes were removed above).
-    same_row = value_rows[1:] == value_rows[:-1]
-    steps = np.abs(np.diff(values))[same_row]
-    jitter_sums = np.bincount(value_rows[1:][same_row], weights=steps, minlength=n_targets)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        jitters = jitter_sums / (n_recv - 1)
-
-    ordered = _sort_within_rows(values, value_rows)
-    starts = np.concatenate(([0], np.cumsum(n_recv)[:-1]))
-    have = n_recv > 0
-    mins = np.full(n_targets, np.nan)
-    maxs = np.full(n_targets, np.nan)
-    mins[have] = ordered[starts[have]]
-    maxs[have] = ordered[starts[have] + n_recv[have] - 1]
-    jitters[n_recv < 2] = np.nan
-    p50, p70, p90, p95, p99 = (_row_percentiles(ordered, starts, n_recv, q) for _, q in PERCENTILES)
-    min_col, max_col, mean_col = _column(mins), _column(maxs), _column(means)
-    # fping's -c summary stands in where there were no per-probe values (rare: few Python ops).
-    for i, result in enumerate(results):
-        if result.rtts_us is None:
-            min_col[i] = _float_or_none(result.min_us)
-            mean_col[i] = _float_or_none(result.avg_us)
-            max_col[i] = _float_or_none(result.max_us)
-
-    # One Python step per target (not per sample): counts, then the struct from ready columns.
-    out: list[LatencyStats] = []
-    columns = zip(
-        results,
-        lengths.tolist(),
-        n_recv.tolist(),
-        min_col,
-        max_col,
-        mean_col,
-        *(_column(c) for c in (stddevs, jitters, p50, p70, p90, p95, p99)),
-        strict=True,
-    )
-    for result, length, n_ok, lo, hi, mean, sd, jit, q50, q70, q90, q95, q99 in columns:
-        sent, received = result.sent, result.received
-        if result.rtts_us is not None:
-            sent = length if sent is None else sent
-            received = n_ok if received is None else received
-        out.append(
-            LatencyStats(
-                sent=sent or 0,
-                received=received or 0,
-                duplicates=result.duplicates,
-                loss_ratio=loss_ratio(sent, received),
-                min_us=lo,
-                mean_us=mean,
-                max_us=hi,
-                stddev_us=sd,
-                jitter_us=jit,
-                p50_us=q50,
-                p70_us=q70,
-                p90_us=q90,
-                p95_us=q95,
-                p99_us=q99,
-            )
+    LS = LatencyStats  # local name: one lookup, not one per target
+    out = [
+        LS(
+            sent=s or 0,
+            received=r or 0,
+            duplicates=d,
+            loss_ratio=lr,
+            min_us=lo,
+            mean_us=mean,
+            max_us=hi,
+            stddev_us=sd,
+            jitter_us=jit,
+            p50_us=q50,
+            p70_us=q70,
+            p90_us=q90,
+            p95_us=q95,
+            p99_us=q99,
         )
+        for s, r, d, lr, lo, mean, hi, sd, jit, q50, q70, q90, q95, q99 in zip(
+            sent_given,
+            received_given,
+            [r.duplicates for r in results],
+            _column(loss),
+            _column(cols.min_us),
+            _column(cols.mean_us),
+            _column(cols.max_us),
+            _column(cols.stddev_us),
+            _column(cols.jitter_us),
+            *(_column(p) for p in cols.percentiles),
+            strict=True,
+        )
+    ]
+    for i in scalar:
+        out[i] = compute_stats(results[i])
     return out
 
 
-def _column(values: npt.NDArray[np.float64]) -> list[float | None]:
-    """Floats as a Python list with ``nan`` turned into ``None`` (in C, no Python loop)."""
-    column = values.astype(object)
-    column[np.isnan(values)] = None
-    result: list[float | None] = column.tolist()
-    return result
+def _blocks_of_equal_length(lengths: _Ints) -> list[_Ints]:
+    """Indices of the targets, grouped by number of probe positions."""
+    if lengths.size and lengths.min() == lengths.max():
+        return [np.arange(lengths.size)]
+    order = np.argsort(lengths, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(lengths[order])) + 1)
 
 
-def _sort_within_rows(
-    values: npt.NDArray[np.float64], rows: npt.NDArray[np.int64]
-) -> npt.NDArray[np.float64]:
-    """Values sorted by (row, value); ``rows`` is already non-decreasing."""
-    if values.size == 0:
-        return values
-    low = float(values.min())
-    span = float(values.max()) - low + 1.0
-    # One float key row * span + offset keeps the rows in blocks (nearly sorted input, which
-    # the stable sort handles in about linear time); it is exact only for integer RTTs that
-    # fit in 2**52 together with the row number, otherwise fall back to lexsort (slower).
-    if span * (float(rows[-1]) + 1.0) < 2.0**52 and bool(np.all(values == np.floor(values))):
-        key = rows * span + (values - low)
-        return values[np.argsort(key, kind="stable")]
-    return values[np.lexsort((values, rows))]
+class _Columns:
+    """Per-target result columns (nan = None), filled one block of equal-length rows at a time.
+
+    Every formula repeats :func:`compute_stats` operation for operation, so the numbers are
+    the same bit for bit: sums run left to right in probe order (a lost probe adds ``+0.0``,
+    which changes no sum), percentiles use the same ``low + (h - k) * (high - low)``.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.received: _Ints = np.zeros(n, dtype=np.int64)
+        self.min_us: _Floats = np.full(n, np.nan)
+        self.mean_us: _Floats = np.full(n, np.nan)
+        self.max_us: _Floats = np.full(n, np.nan)
+        self.stddev_us: _Floats = np.full(n, np.nan)
+        self.jitter_us: _Floats = np.full(n, np.nan)
+        self.percentiles: list[_Floats] = [np.full(n, np.nan) for _ in PERCENTILES]
+
+    def fill(self, sel: _Ints, block: _Floats) -> None:
+        """Statistics of the rows of ``block`` (one target each, lost = nan) at ``sel``."""
+        m, length = block.shape
+        # One row per probe position: the running sums become one vector add per position.
+        by_probe = np.ascontiguousarray(block.T)
+        got = ~np.isnan(by_probe)
+        count = got.sum(axis=0)
+        self.received[sel] = count
+        with np.errstate(invalid="ignore", divide="ignore"):  # no received probe: nan
+            mean = _running_total(np.where(got, by_probe, 0.0)) / count
+            deviation = np.where(got, by_probe - mean, 0.0)
+            self.stddev_us[sel] = np.sqrt(_running_total(deviation * deviation) / count)
+            jitter = _jitter_total(by_probe, got) / (count - 1)
+        self.mean_us[sel] = mean
+        self.jitter_us[sel] = np.where(count >= 2, jitter, np.nan)
+
+        ordered = np.sort(block, axis=1).ravel()  # per row; nan (lost) sorts last
+        row_start = np.arange(m) * length
+        have = count > 0
+        self.min_us[sel] = ordered[row_start]  # nan when nothing was received
+        self.max_us[sel] = ordered[row_start + np.maximum(count - 1, 0)]
+        for (_, q), column in zip(PERCENTILES, self.percentiles, strict=True):
+            h = q * (count - 1)
+            k = np.maximum(np.floor(h), 0.0)
+            low = ordered[row_start + k.astype(np.int64)]
+            high = ordered[row_start + np.minimum(k.astype(np.int64) + 1, length - 1)]
+            with np.errstate(invalid="ignore"):
+                value = np.where(k + 1 >= count, low, low + (h - k) * (high - low))
+            column[sel] = np.where(have, value, np.nan)
 
 
-def _row_percentiles(
-    ordered: npt.NDArray[np.float64],
-    starts: npt.NDArray[np.int64],
-    counts: npt.NDArray[np.int64],
-    q: float,
-) -> npt.NDArray[np.float64]:
-    """Type-7 quantile of every row of a flat, row-grouped, per-row sorted array."""
-    result = np.full(counts.size, np.nan)
-    have = counts > 0
-    n = counts[have]
-    h = q * (n - 1)
-    k = np.floor(h).astype(np.int64)
-    k_next = np.minimum(k + 1, n - 1)
-    base = starts[have]
-    low = ordered[base + k]
-    high = ordered[base + k_next]
-    result[have] = low + (h - k) * (high - low)
-    return result
+def _running_total(by_probe: _Floats) -> _Floats:
+    """Left-to-right sum over probe positions (rows), like Python's plain float ``sum``."""
+    total: _Floats = by_probe[0].copy()
+    for values in by_probe[1:]:
+        total += values
+    return total
+
+
+def _jitter_total(by_probe: _Floats, got: npt.NDArray[np.bool_]) -> _Floats:
+    """Sum of ``|b - a|`` over consecutive received RTTs ``a``, ``b`` of every target."""
+    previous = by_probe[0].copy()  # latest received RTT so far; nan before the first
+    total = np.zeros(previous.size)
+    step = np.empty(previous.size)
+    for values, received in zip(by_probe[1:], got[1:], strict=True):
+        np.abs(np.subtract(values, previous, out=step), out=step)
+        total += np.fmax(step, 0.0, out=step)  # nan (lost, or none before): adds nothing
+        np.copyto(previous, values, where=received)
+    return total
+
+
+def _column(values: _Floats) -> list[float | None]:
+    """Floats as a Python list with ``nan`` turned into ``None``."""
+    column: list[float | None] = values.tolist()
+    missing = np.flatnonzero(np.isnan(values))
+    if missing.size == values.size:
+        return [None] * values.size
+    for i in missing.tolist():  # few: lost targets, or -c mode (where it is cheap anyway)
+        column[i] = None
+    return column
+
+
+def _running_sum(values: Iterable[float]) -> float:
+    """Plain left-to-right float sum.
+
+    Python 3.12+ ``sum`` compensates rounding; a fixed order keeps this reference and the
+    vectorized running sums of :func:`compute_stats_many` equal bit for bit on any Python.
+    """
+    return reduce(add, values, 0.0)
 
 
 def _float_or_none(value: int | None) -> float | None:

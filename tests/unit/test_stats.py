@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import statistics
 
 import numpy as np
@@ -123,10 +124,92 @@ results = st.builds(
 @settings(max_examples=300, deadline=None)
 @given(st.lists(results, max_size=25))
 def test_many_equals_one_by_one(batch: list[TargetResult]) -> None:
+    assert compute_stats_many(batch) == [compute_stats(r) for r in batch]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(results, min_size=1, max_size=8), st.randoms(use_true_random=False))
+def test_many_equals_one_by_one_in_large_blocks(
+    distinct: list[TargetResult], rng: random.Random
+) -> None:
+    # Many targets per row length: the vectorized path, not the scalar one for small groups.
+    batch = distinct * 40
+    rng.shuffle(batch)
+    assert compute_stats_many(batch) == [compute_stats(r) for r in batch]
+
+
+def _mixed_batch(n: int, seed: int) -> list[TargetResult]:
+    """Every kind of target fping reports, in random order, of a few probe counts."""
+    rng = np.random.default_rng(seed)
+    batch = []
+    for i in range(n):
+        kind = rng.integers(0, 10)
+        count = int(rng.choice([1, 2, 5, 20, 33]))
+        rtts: list[int | None] = rng.lognormal(9, 1.5, count).astype(int).tolist()
+        rtts = [None if rng.random() < 0.1 else v for v in rtts]
+        if kind == 0:  # down: every probe lost
+            batch.append(
+                TargetResult(target=f"t{i}", sent=count, received=0, rtts_us=[None] * count)
+            )
+        elif kind == 1:  # -c summary only
+            lo, hi = sorted(rng.integers(1, 10**6, 2).tolist())
+            batch.append(
+                TargetResult(target=f"t{i}", sent=20, received=19, min_us=lo, avg_us=hi, max_us=hi)
+            )
+        elif kind == 2:  # name never resolved
+            batch.append(TargetResult(target=f"t{i}"))
+        elif kind == 3:  # no counts printed: derived from the values
+            batch.append(TargetResult(target=f"t{i}", rtts_us=rtts))
+        else:
+            received = sum(v is not None for v in rtts)
+            batch.append(
+                TargetResult(
+                    target=f"t{i}",
+                    sent=count,
+                    received=received,
+                    duplicates=int(rng.integers(0, 2)),
+                    rtts_us=rtts,
+                )
+            )
+    return batch
+
+
+def test_many_equals_one_by_one_on_a_huge_mixed_batch() -> None:
+    batch = _mixed_batch(30_000, seed=11)
+    assert compute_stats_many(batch) == [compute_stats(r) for r in batch]
+
+
+def test_many_edge_cases_in_one_vectorized_block() -> None:
+    edge = [
+        TargetResult(target="lost", sent=4, received=0, rtts_us=[None] * 4),
+        TargetResult(target="one", sent=4, received=1, rtts_us=[None, None, 7000, None]),
+        TargetResult(target="two", rtts_us=[None, 3000, None, 1000]),
+        TargetResult(target="summary", sent=4, received=3, min_us=1, avg_us=2, max_us=3),
+        TargetResult(target="nothing"),
+        TargetResult(target="empty", sent=0, received=0, rtts_us=[]),
+    ]
+    batch = edge * 50  # 50 rows of length 4: the vectorized path
     many = compute_stats_many(batch)
-    assert len(many) == len(batch)
-    for result, stats in zip(batch, many, strict=True):
-        _assert_same(stats, compute_stats(result))
+    assert many == [compute_stats(r) for r in batch]
+    lost, one, two, summary, nothing, empty = many[:6]
+    assert (lost.loss_ratio, lost.min_us, lost.p99_us, lost.jitter_us) == (1.0, None, None, None)
+    assert (one.min_us, one.p50_us, one.stddev_us, one.jitter_us) == (7000, 7000, 0.0, None)
+    assert (two.sent, two.received, two.loss_ratio, two.jitter_us) == (4, 2, 0.5, 2000.0)
+    assert (summary.min_us, summary.mean_us, summary.max_us, summary.p50_us) == (1, 2, 3, None)
+    assert (nothing.sent, nothing.loss_ratio, nothing.mean_us) == (0, None, None)
+    assert (empty.sent, empty.loss_ratio, empty.mean_us) == (0, None, None)
+
+
+def test_many_with_rows_of_different_lengths() -> None:
+    batch = [
+        TargetResult(target=f"t{i}", rtts_us=list(range(1000, 1000 + 97 * (i % 7 + 1), 97)))
+        for i in range(700)
+    ]
+    batch.append(TargetResult(target="long", rtts_us=list(range(5000, 0, -1))))
+    many = compute_stats_many(batch)
+    assert many == [compute_stats(r) for r in batch]
+    assert [s.sent for s in many[:7]] == [1, 2, 3, 4, 5, 6, 7]
+    assert many[-1].p50_us == 2500.5 and many[-1].jitter_us == 1.0
 
 
 def test_many_on_a_large_batch_matches_numpy() -> None:
