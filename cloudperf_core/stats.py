@@ -272,32 +272,38 @@ class _Columns:
     def fill(self, sel: _Ints, block: _Floats) -> None:
         """Statistics of the rows of ``block`` (one target each, lost = nan) at ``sel``."""
         m, length = block.shape
+        at: _Ints | slice = slice(None) if m == self.received.size else sel
         # One row per probe position: the running sums become one vector add per position.
         by_probe = np.ascontiguousarray(block.T)
         got = ~np.isnan(by_probe)
         count = got.sum(axis=0)
-        self.received[sel] = count
+        self.received[at] = count
+        work = np.where(got, by_probe, 0.0)
         with np.errstate(invalid="ignore", divide="ignore"):  # no received probe: nan
-            mean = _running_total(np.where(got, by_probe, 0.0)) / count
-            deviation = np.where(got, by_probe - mean, 0.0)
-            self.stddev_us[sel] = np.sqrt(_running_total(deviation * deviation) / count)
+            mean = _running_total(work) / count
+            np.subtract(by_probe, mean, out=work)
+            np.multiply(work, work, out=work)
+            np.fmax(work, 0.0, out=work)  # lost: nan -> 0, adds nothing
+            self.stddev_us[at] = np.sqrt(_running_total(work) / count)
             jitter = _jitter_total(by_probe, got) / (count - 1)
-        self.mean_us[sel] = mean
-        self.jitter_us[sel] = np.where(count >= 2, jitter, np.nan)
+        self.mean_us[at] = mean
+        self.jitter_us[at] = np.where(count >= 2, jitter, np.nan)
 
         ordered = np.sort(block, axis=1).ravel()  # per row; nan (lost) sorts last
-        row_start = np.arange(m) * length
-        have = count > 0
-        self.min_us[sel] = ordered[row_start]  # nan when nothing was received
-        self.max_us[sel] = ordered[row_start + np.maximum(count - 1, 0)]
+        row_start = np.arange(0, m * length, length)
+        self.min_us[at] = ordered[row_start]  # nan when nothing was received
+        self.max_us[at] = ordered[row_start + np.maximum(count - 1, 0)]
+        # Rank arithmetic of percentile() once per possible count n = 0..length, looked up
+        # per row: k, the fraction h - k, and whether x[k + 1] exists (else x[k] + f * 0).
+        n = np.arange(length + 1)
         for (_, q), column in zip(PERCENTILES, self.percentiles, strict=True):
-            h = q * (count - 1)
-            k = np.maximum(np.floor(h), 0.0)
-            low = ordered[row_start + k.astype(np.int64)]
-            high = ordered[row_start + np.minimum(k.astype(np.int64) + 1, length - 1)]
-            with np.errstate(invalid="ignore"):
-                value = np.where(k + 1 >= count, low, low + (h - k) * (high - low))
-            column[sel] = np.where(have, value, np.nan)
+            h = q * (n - 1)
+            k = np.floor(h)
+            k_of = np.maximum(k, 0).astype(np.int64)  # n = 0: row of nan, value nan
+            low_at = row_start + k_of[count]
+            low = ordered[low_at]
+            high = ordered[low_at + (k + 1 < n)[count]]
+            column[at] = low + (h - k)[count] * (high - low)
 
 
 def _running_total(by_probe: _Floats) -> _Floats:
