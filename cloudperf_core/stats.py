@@ -127,14 +127,17 @@ def compute_stats(result: TargetResult) -> LatencyStats:
 def compute_stats_many(results: Sequence[TargetResult]) -> list[LatencyStats]:
     """:func:`compute_stats` for many targets at once, vectorized with numpy.
 
-    The same numbers bit for bit (same float operations in the same order); built for 100k
-    targets: one conversion of all RTTs into a float array, row-wise numpy over one 2-D block
-    per row length, and one Python step per target only to build the result structs.
+    Equal to ``[compute_stats(r) for r in results]`` bit for bit (the same float operations
+    in the same order). Built for 100k targets: one C-level conversion of all RTTs into a
+    float array, numpy over one 2-D block per probe count, loss from vectorized counts, and
+    one Python step per target only to build its result struct.
     """
     if not results:
         return []
+    # Every struct allocation counts towards a cyclic-GC run (even though msgspec untracks
+    # these), and a full run walks the caller's whole heap (e.g. the 100k parsed results).
     gc_was_enabled = gc.isenabled()
-    gc.disable()  # many fresh acyclic objects ahead: do not let the cyclic GC walk them
+    gc.disable()
     try:
         return _compute_many(results)
     finally:
@@ -173,7 +176,8 @@ def _compute_many(results: Sequence[TargetResult]) -> list[LatencyStats]:
         return [compute_stats(r) for r in results]
 
     cols = _Columns(n)
-    scalar: list[int] = []
+    starts = np.cumsum(lengths) - lengths
+    scalar: list[int] = []  # targets in blocks too small for numpy to pay off
     for sel in _blocks_of_equal_length(lengths):
         length = int(lengths[sel[0]])
         if length == 0:
@@ -184,7 +188,6 @@ def _compute_many(results: Sequence[TargetResult]) -> list[LatencyStats]:
         if sel.size == n:  # every target has this many probes: a view, no copy
             block = flat.reshape(n, length)
         else:
-            starts = np.cumsum(lengths) - lengths
             block = flat[starts[sel, None] + np.arange(length)]
         cols.fill(sel, block)
 
@@ -202,6 +205,7 @@ def _compute_many(results: Sequence[TargetResult]) -> list[LatencyStats]:
     with np.errstate(invalid="ignore", divide="ignore"):
         loss = (sent - np.minimum(np.maximum(received, 0.0), sent)) / sent
     loss[(sent == 0) | np.isnan(sent) | np.isnan(received)] = np.nan
+    # fping's own counts pass through as they are; derived or missing (-> 0) ones as ints.
     if np.isnan(sent_f).any():
         sent_given = np.nan_to_num(sent).astype(np.int64).tolist()
     if np.isnan(received_f).any():
@@ -210,8 +214,8 @@ def _compute_many(results: Sequence[TargetResult]) -> list[LatencyStats]:
     LS = LatencyStats  # local name: one lookup, not one per target
     out = [
         LS(
-            sent=s or 0,
-            received=r or 0,
+            sent=s,
+            received=r,
             duplicates=d,
             loss_ratio=lr,
             min_us=lo,
