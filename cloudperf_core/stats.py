@@ -15,6 +15,8 @@ Definitions (DESIGN.md "Statistics"; part of the contract):
   ``h = q * (n - 1)``, ``k = floor(h)``, value ``x[k] + (h - k) * (x[k+1] - x[k])``.
 - With no per-probe values but fping's summary (``-c`` mode), ``min``/``mean``/``max`` come
   from the summary and everything else stays ``None``.
+- Sums (mean, stddev, jitter) are plain left-to-right float sums in probe order, so
+  :func:`compute_stats_many` equals :func:`compute_stats` bit for bit on any Python version.
 
 >>> from cloudperf_core.models import TargetResult
 >>> s = compute_stats(TargetResult(target="a", rtts_us=[1000, None, 3000, 2000]))

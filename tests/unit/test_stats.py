@@ -226,3 +226,11 @@ def test_many_on_a_large_batch_matches_numpy() -> None:
             continue
         assert stats.p95_us == pytest.approx(float(np.quantile(got, 0.95)), rel=1e-12)
         assert stats.stddev_us == pytest.approx(float(np.std(got)), rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize("sent", [2**60, 10**400])
+def test_many_with_counts_too_large_for_floats(sent: int) -> None:
+    batch = [TargetResult(target="a", sent=sent, received=3, rtts_us=[1, 2, None])] * 20
+    many = compute_stats_many(batch)
+    assert many == [compute_stats(r) for r in batch]
+    assert many[0].sent == sent and many[0].loss_ratio == 1.0
