@@ -79,7 +79,7 @@ class LeasedJob(msgspec.Struct, frozen=True, kw_only=True):
 # --- what fping told us -------------------------------------------------------------------
 
 
-class TargetResult(msgspec.Struct, kw_only=True):
+class TargetResult(msgspec.Struct):
     """Everything fping said about one target in one run.
 
     ``sent``/``received`` are ``None`` when fping printed no counts (default, ``-a``, ``-u``

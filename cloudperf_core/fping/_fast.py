@@ -1,29 +1,30 @@
-"""Vectorised fast path for blocks of ``-C`` rows (``LABEL : 0.47 - 1.23``).
+"""Vectorised fast path for ``-C`` rows (``LABEL : 0.47 - 1.23``) in a whole fping output.
 
 fping ``-C N -q`` output of many targets is mostly such rows. A per-line Python parser spends
-its time in ``split()``/``float()`` and in creating one number object per value; here the work
-per *value* is a handful of numpy operations and no Python object is created per value:
+its time in ``split()``/``float()`` and in creating one number object per value; here the whole
+text is one byte buffer and no Python object is created per value or per line until the
+results are built:
 
-1. each line is cut once at ``" : "`` (C-level ``str.partition``) and the value parts are
-   joined into one ASCII buffer; every token (at most 8 bytes) is gathered as one uint64;
+1. token boundaries: every whitespace byte followed by a non-whitespace byte, and every
+   newline. A row's padding collapses, so a row is exactly ``label, ":", values...`` in token
+   space; each token (at most 8 bytes) is gathered as one uint64;
 2. fping prints few *distinct* values (3 significant digits), so the tokens are deduplicated
    with a multiplicative hash table (verified by comparing the words: a hash collision
-   only sends those tokens through an exact ``np.unique`` round);
+   only sends those tokens through another round);
 3. only the distinct tokens are parsed: exactly, with integer SWAR arithmetic for the usual
    ``\\d+(\\.\\d{1,3})?`` and ``-`` forms, or with the per-line parser's own ``ms_to_us`` for
    anything else, so every value is what the per-line parser gives;
 4. one Python int (or ``None``) per distinct token; every target's list is then a C-level
-   gather + ``tolist()`` of those shared objects.
+   gather + ``tolist()`` of those shared objects, and all labels come from one ``split()``.
 
-A line with a token the per-line parser would reject (or longer than 8 bytes, or separated by
-anything but one space) is left to the per-line parser.
+A line that is not exactly such a row (a label with a space or a non-ASCII or control
+character, a token the per-line parser would reject or longer than 8 bytes, two spaces, ...)
+is left to the per-line parser.
 """
 
 from __future__ import annotations
 
-import gc
 from itertools import repeat
-from operator import itemgetter
 
 import numpy as np
 import numpy.typing as npt
@@ -37,13 +38,18 @@ _ONES = _U(0x0101010101010101)
 _BYTE_INDEX = _U(0x0001020304050607)  # ((1 << 8p) * this) >> 56 == p
 # Odd multipliers (golden ratio and two splitmix64 constants): spread the digit bytes.
 _HASH_MULS = (_U(0x9E3779B97F4A7C15), _U(0xBF58476D1CE4E5B9), _U(0x94D049BB133111EB))
-_HASH_BITS = 18
-_GET_HEAD = itemgetter(0)
-_GET_REST = itemgetter(2)
+_HASH_BITS = 16
+# Per-token class, summed per line: a line is a row iff its sum is 2 * _BAD (the label and
+# ":" tokens) plus its number of lost probes.
+_BAD = 1 << 32
+#: Bytes of text per chunk of whole lines (the fast path's arrays are ~10x this).
+CHUNK_BYTES = 1 << 20
+_PAD = b"xxxxxxxx"  # before the text: 8 bytes to read a word ending at any token; no boundary
 
 
 def _tables() -> dict[str, npt.NDArray[np.uint64]]:
-    keep = [0] + [((1 << (8 * n)) - 1) << (8 * (8 - n)) for n in range(1, 9)]
+    # Indexed by token length n (9: longer than 8 bytes -> the empty token's word, never valid).
+    keep = [0] + [((1 << (8 * n)) - 1) << (8 * (8 - n)) for n in range(1, 9)] + [0]
     fill = [0x3030303030303030 & ~k & (2**64 - 1) for k in keep]
     fill[0] = 0
     # Indexed by the dot's byte position p (0 = no dot): squeeze it out, scale to µs.
@@ -55,13 +61,27 @@ def _tables() -> dict[str, npt.NDArray[np.uint64]]:
 
 
 _T = _tables()
-# First bytes a label must not start with (split_label: non-empty, no leading whitespace;
-# "[" is a -D prefix, "{" JSON). Index 10 stands for an empty label.
+# First bytes a label must not start with (split_label: no leading whitespace; "[" is a -D
+# prefix, "{" JSON). Control and non-ASCII bytes never reach this check.
 _BAD_FIRST = np.zeros(256, dtype=bool)
-_BAD_FIRST[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32, ord("["), ord("{")]] = True
-_BAD_FIRST[128:] = True  # non-ASCII first character: decided by str.isspace() below
+_BAD_FIRST[[32, ord("["), ord("{")]] = True
 
 Run = tuple[int, int, list[str], list[TargetResult]]
+
+
+class TextLines:
+    """``text.split("\n")[i]`` without splitting: line ``i`` sliced on demand."""
+
+    __slots__ = ("_stops", "_text")
+
+    def __init__(self, text: str, stops: list[int]) -> None:
+        self._text, self._stops = text, stops  # stops: where each line's newline is
+
+    def __len__(self) -> int:
+        return len(self._stops)
+
+    def __getitem__(self, i: int) -> str:
+        return self._text[self._stops[i - 1] + 1 if i else 0 : self._stops[i]]
 
 
 def _swar_us(
@@ -94,22 +114,26 @@ def _dedupe(w: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.int32], npt.NDArr
     n_codes = 0
     todo = None  # None: every token (round 1), else the indices still without a code
     sub = w
+    table = np.empty(1 << _HASH_BITS, dtype=np.int32)
     for mul in _HASH_MULS:
-        h = ((sub * mul) >> _U(64 - _HASH_BITS)).astype(np.intp)
-        table = np.empty(1 << _HASH_BITS, dtype=np.int32)
+        h = np.multiply(sub, mul)
+        np.right_shift(h, _U(64 - _HASH_BITS), out=h)
+        bucket = h.view(np.intp)  # < 2**_HASH_BITS: the same bits as a signed index
         local = np.arange(len(sub), dtype=np.int32)
-        table[h] = local  # some token of each bucket wins: the bucket's owner
-        owner = table[h]
-        mine = sub == sub[owner]  # False: a hash collision, retried with another multiplier
-        reps = np.flatnonzero(owner == local)
-        table[h[reps]] = np.arange(n_codes, n_codes + len(reps), dtype=np.int32)
+        table[bucket] = local  # some token of each bucket wins: the bucket's owner
+        reps = np.flatnonzero(table.take(bucket) == local)
+        table[bucket[reps]] = np.arange(n_codes, n_codes + len(reps), dtype=np.int32)
+        sub_code = table.take(bucket)
+        # Each token against its bucket owner's word (a small table: cheap to gather from);
+        # unequal means a hash collision, retried with another multiplier.
+        mine = sub == sub[reps].take(sub_code - n_codes)
         n_codes += len(reps)
         if todo is None:
-            code = table[h]  # tokens that collided are overwritten below
+            code = sub_code  # tokens that collided are overwritten below
             reps_parts.append(reps)
             todo = np.flatnonzero(~mine)
         else:
-            code[todo[mine]] = table[h[mine]]
+            code[todo[mine]] = sub_code[mine]
             reps_parts.append(todo[reps])
             todo = todo[~mine]
         if len(todo) == 0:
@@ -122,116 +146,180 @@ def _dedupe(w: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.int32], npt.NDArr
     return code, np.concatenate(reps_parts)
 
 
-def _values(
+def _classes(
     buf: bytes,
     ends: npt.NDArray[np.intp],
     length: npt.NDArray[np.intp],
     w: npt.NDArray[np.uint64],
-) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
-    """(value object, lost, ok) per distinct token, in code order."""
+) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.int64]]:
+    """(value object, class) per distinct token, in code order; class 0 value, 1 lost."""
     us, lost, ok = _swar_us(w, length)
+    ok &= w != 0  # the empty word also stands for labels and tokens longer than 8 bytes
     values = us.astype(object)
-    for i in np.flatnonzero(~ok & (length >= 1) & (length <= 8)).tolist():
-        token = buf[ends[i] - length[i] : ends[i]].decode("ascii")
+    for i in np.flatnonzero(~ok & (w != 0) & (length <= 8)).tolist():
+        token = buf[ends[i] - length[i] : ends[i]].decode("latin-1")  # non-ASCII: bad line
         values[i] = g.ms_to_us(token)  # exactly what the per-line parser computes
         ok[i] = values[i] is not None
     values[lost] = None
-    return values, lost, ok
+    cls = lost.astype(np.int64)
+    cls[~ok] = _BAD
+    return values, cls
 
 
-def _build(
-    labels: list[str],
-    ok_lines: npt.NDArray[np.intp],
-    values: npt.NDArray[np.object_],
-    counts: npt.NDArray[np.intp],
-    n_lost: npt.NDArray[np.intp],
-) -> list[TargetResult]:
-    """One ``TargetResult`` per accepted line (the only per-target Python work)."""
-    width = int(counts[0])
-    if bool((counts == width).all()):
-        # The usual -C N run: one C-level tolist() gives every target its own list.
-        rows: list[list[int | None]] = values.reshape(-1, width).tolist()
-    else:
-        flat: list[int | None] = values.tolist()
-        stop = np.cumsum(counts).tolist()
-        rows = [flat[b - c : b] for b, c in zip(stop, counts.tolist(), strict=True)]
-    whole = len(ok_lines) == len(labels)
-    targets = labels if whole else [labels[i] for i in ok_lines.tolist()]
-    return [
-        TargetResult(target=t, sent=s, received=r, rtts_us=v)
-        for t, s, r, v in zip(
-            targets, counts.tolist(), (counts - n_lost).tolist(), rows, strict=True
-        )
-    ]
-
-
-def _label_ok(labels: list[str]) -> npt.NDArray[np.bool_]:
-    """Per label: would ``split_label`` accept it and the line not look like -D/JSON?"""
-    joined = ("\n" + "\n".join(labels) + "\n").encode()
-    raw = np.frombuffer(joined, dtype=np.uint8)
-    first = raw[np.flatnonzero(raw[:-1] == 10) + 1]
-    ok = ~_BAD_FIRST[first]
-    for i in np.flatnonzero(first >= 128).tolist():
-        lab = labels[i]
-        ok[i] = not lab[0].isspace()
-    return ok
-
-
-def parse_crow_block(lines: list[str]) -> list[Run] | None:
-    """Find the ``-C`` rows among ``lines``; return runs of consecutive ones, parsed.
-
-    Each run is ``(start, end, labels, results)`` for ``lines[start:end]``; every other line is
-    for the per-line parser. ``None`` when the input is not suitable (e.g. not ASCII).
-    """
-    parts = list(map(str.partition, lines, repeat(" : ")))
-    joined = "\n".join(map(_GET_REST, parts))
-    if not joined.isascii():
+def _bad_lines(
+    chunk: npt.NDArray[np.uint8], nl_pos: npt.NDArray[np.intp], lo: int, ascii_text: bool
+) -> npt.NDArray[np.bool_] | None:
+    """Lines with a control byte other than the newline, or a non-ASCII byte (rare)."""
+    low = chunk < 32
+    if np.count_nonzero(low) == len(nl_pos) and ascii_text:
         return None
-    nlines = len(lines)
-    # Tokens end at a space or newline (anything <= 32 is looked at, and rejected below).
-    # A line without " : " has an empty rest: one empty token, which is never accepted.
-    buf = b"        " + joined.encode("ascii") + b"\n"
-    body = np.frombuffer(buf, dtype=np.uint8)[8:]
-    ends = np.flatnonzero(body <= 32)
-    sep = body[ends]
-    newline = sep == 10
-    last_tok = np.flatnonzero(newline)
-    first_tok = np.empty(nlines, dtype=np.intp)
-    first_tok[0] = 0
-    first_tok[1:] = last_tok[:-1] + 1
-    counts = last_tok - first_tok + 1
-    length = np.empty_like(ends)
-    length[0] = ends[0]
-    np.subtract(ends[1:], ends[:-1], out=length[1:])
-    length[1:] -= 1
-    ends += 8
-    words = np.ndarray(shape=(len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))
-    w = words.take(ends - 8) & _T["keep"][np.minimum(length, 8)]  # top bytes = the token
-    w[length > 8] = 0  # a token too long: its word is the empty token's (never accepted)
+    low[nl_pos - lo] = False
+    low |= chunk >= 128
+    bad = np.zeros(len(nl_pos), dtype=bool)
+    bad[np.searchsorted(nl_pos, np.flatnonzero(low) + lo)] = True
+    return bad
 
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # many fresh acyclic objects ahead: do not let the cyclic GC walk them
+
+def _labels(
+    raw: npt.NDArray[np.uint8], starts: npt.NDArray[np.intp], stops: npt.NDArray[np.intp]
+) -> list[str]:
+    """Every ``raw[starts[i]:stops[i] + 1]`` (label, padding, one space), split at once."""
+    lens = stops - starts + 1
+    cum = np.cumsum(lens)
+    idx = np.arange(int(cum[-1]), dtype=np.intp)
+    idx += np.repeat(starts - (cum - lens), lens)
+    return raw[idx].tobytes().decode("ascii").split()
+
+
+def _rows(
+    values: npt.NDArray[np.object_],
+    code: npt.NDArray[np.int32],
+    first: npt.NDArray[np.intp],
+    counts: npt.NDArray[np.intp],
+) -> list[list[int | None]]:
+    """Per accepted line the value objects of ``code[first[i] : first[i] + counts[i]]``."""
+    width = int(counts[0])
+    n = len(first)
+    if bool((counts == width).all()):
+        step = width + 2  # label and ":" tokens between rows
+        if n == 1 or bool((np.diff(first) == step).all()):
+            lo = int(first[0])
+            codes = code[lo - 2 : lo - 2 + n * step].reshape(n, step)[:, 2:]
+        else:
+            codes = code[first[:, None] + np.arange(width)]
+        return values[codes].tolist()  # type: ignore[no-any-return]
+    cum = np.cumsum(counts)
+    idx = np.arange(int(cum[-1]), dtype=np.intp)
+    idx += np.repeat(first - (cum - counts), counts)
+    flat: list[int | None] = values[code[idx]].tolist()
+    return [flat[b - c : b] for b, c in zip(cum.tolist(), counts.tolist(), strict=True)]
+
+
+def parse_crow_text(text: str, min_lines: int) -> tuple[TextLines | list[str], list[Run]] | None:
+    """Find the ``-C`` rows in ``text``; return its lines and runs of consecutive rows.
+
+    Each run is ``(start, end, labels, results)`` for lines ``start:end``; every other line is
+    for the per-line parser. ``None`` when the input is not suitable (not encodable, or fewer
+    than ``min_lines`` lines).
+    """
     try:
-        code, reps = _dedupe(w)
-        rep_values, rep_lost, rep_ok = _values(buf, ends[reps], length[reps], w[reps])
-        tok_ok = rep_ok[code] & (newline | (sep == 32)) & (length <= 8)
-        line_ok = np.logical_and.reduceat(tok_ok, first_tok)
-        labels = list(map(str.rstrip, map(_GET_HEAD, parts), repeat(" ")))
-        line_ok &= _label_ok(labels)
-        ok_lines = np.flatnonzero(line_ok)
-        if len(ok_lines) == 0:
-            return []
-        if len(ok_lines) < nlines:
-            keep = np.repeat(line_ok, counts)
-            code, counts = code[keep], counts[ok_lines]
-        n_lost = np.add.reduceat(rep_lost[code], np.cumsum(counts) - counts, dtype=np.intp)
-        results = _build(labels, ok_lines, rep_values[code], counts, n_lost)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+        body = text.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    # A trailing newline, then a byte > 32 so that the last newline is a boundary too.
+    buf = b"".join((_PAD, body, b"x" if body.endswith(b"\n") else b"\nx"))
+    raw = np.frombuffer(buf, dtype=np.uint8)
+    ascii_text = text.isascii()
+    nl_parts: list[npt.NDArray[np.intp]] = []
+    ok_parts: list[npt.NDArray[np.intp]] = []
+    labels: list[str] = []
+    results: list[TargetResult] = []
+    n_lines = 0
+    lo = len(_PAD)
+    last = len(buf) - 2  # the final newline
+    while lo <= last:
+        # Chunks of whole lines: the arrays stay small enough to be cache- and heap-friendly.
+        hi = buf.find(b"\n", lo + CHUNK_BYTES - 1, last)
+        hi = last if hi < 0 else hi
+        nl_pos, ok, chunk_labels, chunk_results = _chunk(buf, raw, lo, hi, ascii_text)
+        nl_parts.append(nl_pos)
+        ok_parts.append(ok + n_lines)
+        labels += chunk_labels
+        results += chunk_results
+        n_lines += len(nl_pos)
+        lo = hi + 1
+    if n_lines < min_lines:
+        return None
+    all_nl = np.concatenate(nl_parts)
+    lines: TextLines | list[str]
+    if ascii_text:
+        lines = TextLines(text, (all_nl - len(_PAD)).tolist())
+    else:
+        lines = text.split("\n", n_lines)[:n_lines]
+    ok_lines = np.concatenate(ok_parts)
     breaks = (np.flatnonzero(np.diff(ok_lines) != 1) + 1).tolist()
     runs: list[Run] = []
-    for lo, hi in zip([0, *breaks], [*breaks, len(ok_lines)], strict=True):
-        start, end = int(ok_lines[lo]), int(ok_lines[hi - 1]) + 1
-        runs.append((start, end, labels[start:end], results[lo:hi]))
-    return runs
+    if len(ok_lines) == 0:
+        return lines, runs
+    for a, b in zip([0, *breaks], [*breaks, len(ok_lines)], strict=True):
+        start, end = int(ok_lines[a]), int(ok_lines[b - 1]) + 1
+        runs.append((start, end, labels[a:b], results[a:b]))
+    return lines, runs
+
+
+def _chunk(
+    buf: bytes, raw: npt.NDArray[np.uint8], lo: int, hi: int, ascii_text: bool
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], list[str], list[TargetResult]]:
+    """The lines in ``buf[lo : hi + 1]`` (``hi``: a newline): (newline positions, indices of
+    the -C rows among them, their labels, their results)."""
+    chunk = raw[lo : hi + 1]
+    space = raw[lo : hi + 2] <= 32
+    ends = np.flatnonzero(space[:-1] > space[1:])
+    nl_tok = np.flatnonzero(chunk[ends] == 10)
+    n_lines = int(np.count_nonzero(chunk == 10))
+    if len(nl_tok) != n_lines:  # a newline followed by whitespace (an empty or indented line)
+        ends = np.flatnonzero((space[:-1] > space[1:]) | (chunk == 10))
+        nl_tok = np.flatnonzero(chunk[ends] == 10)
+    ends += lo
+    nl_pos = ends[nl_tok]
+    bad = _bad_lines(chunk, nl_pos, lo, ascii_text)
+    length = np.empty_like(ends)
+    length[0] = ends[0] - lo
+    np.subtract(ends[1:], ends[:-1], out=length[1:])
+    length[1:] -= 1
+    # Fancy indexing, not take(): take() would first copy the strided view (8 bytes per byte).
+    w = np.ndarray(shape=(len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))[ends - 8]
+    w &= _T["keep"][np.minimum(length, 9)]
+    # Line i: tokens label_tok[i] (label + padding), label_tok[i] + 1 (":"), then values.
+    label_tok = np.empty_like(nl_tok)
+    label_tok[0] = 0
+    label_tok[1:] = nl_tok[:-1] + 1
+    w[label_tok] = 0  # labels are not values: keep them out of the distinct tokens
+    code, reps = _dedupe(w)
+    values, rep_cls = _classes(buf, ends[reps], length[reps], w[reps])
+    n_lost = np.add.reduceat(rep_cls[code], label_tok) - 2 * _BAD
+    counts = nl_tok - label_tok - 1  # values per line (-1: not even a ":" token)
+    colon = np.minimum(label_tok + 1, len(ends) - 1)
+    line_start = ends[label_tok] - length[label_tok]
+    line_ok = (counts >= 0) & (n_lost >= 0) & (n_lost < _BAD)
+    line_ok &= (length[colon] == 1) & (raw[ends[colon] - 1] == 58)
+    line_ok &= (length[label_tok] >= 1) & ~_BAD_FIRST[raw[line_start]]
+    if bad is not None:
+        line_ok &= ~bad
+    ok_lines = np.flatnonzero(line_ok)
+    if len(ok_lines) == 0:
+        return nl_pos, ok_lines, [], []
+    counts = counts[ok_lines]
+    rows = _rows(values, code, label_tok[ok_lines] + 2, counts)
+    labels = _labels(raw, line_start[ok_lines], ends[label_tok[ok_lines]])
+    results = list(
+        map(
+            TargetResult,
+            labels,
+            counts.tolist(),
+            (counts - n_lost[ok_lines]).tolist(),
+            repeat(0),
+            rows,
+        )
+    )
+    return nl_pos, ok_lines, labels, results

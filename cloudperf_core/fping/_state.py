@@ -133,17 +133,16 @@ class Accumulator:
         """
         if self.interval or self.in_usage:
             return False
-        unique = set(labels)
-        if len(unique) != len(labels):
+        where = dict(zip(labels, range(len(labels)), strict=True))  # hashes each label once
+        if len(where) != len(labels):
             return False
         if self.bulk:
             self._materialize()
-        clash = self.slot0.keys() & unique
+        clash = self.slot0.keys() & where.keys()
         if clash:
             if any(lab not in self.pending or lab in self.row_counts for lab in clash):
                 return False
             results = list(results)
-            where = dict(zip(labels, range(len(labels)), strict=True))
             for lab in clash:
                 i = where[lab]
                 old, new = self.pending.pop(lab), results[i]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import gc
 import warnings
-from typing import Literal
+from typing import Literal, Protocol
 
 from cloudperf_core.errors import FpingParseError, FpingParseWarning
 from cloudperf_core.fping import _grammar as g
@@ -30,6 +30,14 @@ DIAGNOSTIC = "fping diagnostic"
 FAST_MIN_LINES = 64
 
 Listing = Literal["alive", "unreachable"]
+
+
+class Lines(Protocol):
+    """The input's lines by index (a list, or the fast path's slices of the text)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, i: int, /) -> str: ...
 
 
 class _Bad(Exception):
@@ -67,21 +75,22 @@ def _parse_output(output: str | bytes, strict: bool, listing: Listing | None) ->
     text = output.decode("utf-8", "replace") if isinstance(output, bytes) else output
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
     acc = Accumulator()
     result = FpingOutput(targets=[])
     fast = None
-    if len(lines) >= FAST_MIN_LINES:
+    if len(text) >= FAST_MIN_LINES:  # a cheap bound: a line has a character or a newline
         from cloudperf_core.fping import _fast  # numpy only when it pays off
 
-        fast = _fast.parse_crow_block(lines)
+        fast = _fast.parse_crow_text(text, FAST_MIN_LINES)
     if fast is None:
-        _parse_range(acc, lines, 0, len(lines), strict, listing, result)
+        split = text.split("\n")
+        if split[-1] == "":
+            split.pop()
+        _parse_range(acc, split, 0, len(split), strict, listing, result)
     else:
+        lines, runs = fast
         pos = 0
-        for start, end, labels, results in fast:
+        for start, end, labels, results in runs:
             _parse_range(acc, lines, pos, start, strict, listing, result)
             if acc.in_usage:
                 _parse_range(acc, lines, start, end, strict, listing, result)
@@ -117,7 +126,7 @@ def parse_fping(
 
 def _parse_range(
     acc: Accumulator,
-    lines: list[str],
+    lines: Lines,
     start: int,
     end: int,
     strict: bool,
@@ -151,7 +160,8 @@ def _parse_line(
     if acc.in_usage:  # everything after fping's usage text is more usage text
         out.fatal.append(line)
         return
-    m = g.FRAGMENTS.match(line)
+    # The str tests first: they are exact preconditions of the regexes, and much cheaper.
+    m = g.FRAGMENTS.match(line) if line.startswith(" [<- ") else None
     if m is not None:
         line = line[m.end() :]  # reply from another source: nothing to record (§2.9)
     if not line.strip():
@@ -159,7 +169,7 @@ def _parse_line(
     if line[0] == "{":
         handle_json(acc, line)
         return
-    m = g.TS_PREFIX.match(line)
+    m = g.TS_PREFIX.match(line) if line[0] == "[" else None
     body = line[m.end() :] if m is not None else line
     split = g.split_label(body)
     if split is not None and _labelled(acc, split[0], split[1], stamped=m is not None):
@@ -185,7 +195,7 @@ def _labelled(acc: Accumulator, label: str, rest: str, *, stamped: bool) -> bool
             if tr is not None:
                 acc.set_summary(tr, xmt, rcv, rtt)
             return True
-        dup_rest = g.TRAILING_FRAGMENTS.sub("", rest)
+        dup_rest = g.TRAILING_FRAGMENTS.sub("", rest) if " [<- " in rest else rest
         if g.DUPLICATE.match(dup_rest):
             acc.first(label).duplicates += 1
             return True
@@ -203,7 +213,7 @@ def _labelled(acc: Accumulator, label: str, rest: str, *, stamped: bool) -> bool
 def _unlabelled(
     acc: Accumulator, line: str, line_no: int, listing: Listing | None, out: FpingOutput
 ) -> None:
-    if g.INTERVAL_HEADER.match(line):
+    if line[0] == "[" and g.INTERVAL_HEADER.match(line):
         acc.header()
         return
     m = g.ICMP_ERROR.match(line)

@@ -103,16 +103,19 @@ ODD_LINES = [
 @given(
     seed=st.integers(0, 2**32),
     n=st.integers(60, 200),
-    hash_bits=st.sampled_from([18, 2]),
+    hash_bits=st.sampled_from([16, 2]),
+    chunk_bytes=st.sampled_from([1 << 20, 1, 300]),
 )
 def test_fast_path_equals_per_line_parser_on_mixed_output(
-    seed: int, n: int, hash_bits: int, monkeypatch: pytest.MonkeyPatch
+    seed: int, n: int, hash_bits: int, chunk_bytes: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rng = random.Random(seed)
     from benchmarks._gen import random_targets
 
-    # hash_bits=2 forces hash collisions: values must still come out exact.
+    # hash_bits=2 forces hash collisions: values must still come out exact. Small chunks
+    # put chunk boundaries everywhere (1: every line is a chunk).
     monkeypatch.setattr(_fast, "_HASH_BITS", hash_bits)
+    monkeypatch.setattr(_fast, "CHUNK_BYTES", chunk_bytes)
     lines = render(random_targets(rng, n, 5, dup_rate=0.2), "C").splitlines()
     # Sprinkle lines the fast path must leave alone (or parse exactly), at random places.
     for _ in range(rng.randint(0, 8)):
@@ -122,6 +125,53 @@ def test_fast_path_equals_per_line_parser_on_mixed_output(
     slow = parse_fping_output(text)
     monkeypatch.setattr(parser, "FAST_MIN_LINES", 1)
     assert parse_fping_output(text) == slow
+
+
+BLOCKS = {
+    "no final newline": "a : 1.5 -\nb : 0.25 2",
+    "crlf": "a : 1.5 -\r\nb : 0.25 2\r\n",
+    "empty rows": "a :\nb : 1\nc :",
+    "padded labels": "a          : 1 2\nlonger.name : 3 -\nfd00::1     : - 4\n",
+    "ipv6 labels": "fd00:200:1::ff : 0.047 1.2\n::1 : 12.5 -\nfe80::1%eth0 : 100 1000\n",
+    "unicode label": "a : 1\n\u00e9t\u00e9 : 1 2\nb : 3\n",
+    "unicode value": "a : 1\nb : \u0661 2\nc : 3\n",
+    "name (addr) label": "host (10.0.0.1) : 1 2\nb : 3 4\n",
+    "blank and indented lines": "a : 1\n\n   \n  b : 2\nc : 3\n",
+    "tab in label": "a\tx : 1\na\t : 2\nb : 3\n",
+    "duplicate labels": "a : 1\nb : 2\na : 3\n",
+    "labels that are numbers": "12 : 1 2\n- : 3\n0.5 : - -\n",
+    "control byte": "a : 1\x002\nb\x1f : 2\nc : 3\n",
+    "colon tokens": "a :: 1\na : : 1\n: 1\n :\nb : 3\n",
+    "-D and json": "[1700000000.123] a : 1\n{a : 1}\nb : 2\n",
+    "only one line": "a : 1 2 3",
+    "long rows": "a : " + " ".join(["1.5"] * 300) + "\nb : 2\n",
+}
+
+
+@pytest.mark.parametrize("chunk_bytes", [1 << 20, 1, 9])
+@pytest.mark.parametrize("text", BLOCKS.values(), ids=BLOCKS.keys())
+def test_crafted_blocks_parse_the_same_on_both_paths(
+    text: str, chunk_bytes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_fast, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(parser, "FAST_MIN_LINES", 10**9)
+    slow = parse_fping_output(text)
+    monkeypatch.setattr(parser, "FAST_MIN_LINES", 1)
+    assert parse_fping_output(text) == slow
+    assert parse_fping_output(text.encode()) == slow
+
+
+def test_fast_path_takes_rows_and_leaves_other_lines() -> None:
+    text = "ICMP Host Unreachable from 10.0.0.9 for ICMP Echo sent to b\na   : 1 -\nb\t: 2\nc : 3\n"
+    got = _fast.parse_crow_text(text, 1)
+    assert got is not None
+    lines, runs = got
+    assert [lines[i] for i in range(len(lines))] == text.split("\n")[:-1]
+    assert [(start, end, labels) for start, end, labels, _ in runs] == [
+        (1, 2, ["a"]),
+        (3, 4, ["c"]),
+    ]
+    assert [[r.rtts_us for r in results] for *_, results in runs] == [[[1000, None]], [[3000]]]
 
 
 @pytest.mark.parametrize("line", ODD_LINES)
