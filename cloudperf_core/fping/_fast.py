@@ -119,10 +119,11 @@ def _dedupe(w: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.int32], npt.NDArr
         h = np.multiply(sub, mul)
         np.right_shift(h, _U(64 - _HASH_BITS), out=h)
         bucket = h.view(np.intp)  # < 2**_HASH_BITS: the same bits as a signed index
-        local = np.arange(len(sub), dtype=np.int32)
-        table[bucket] = local  # some token of each bucket wins: the bucket's owner
-        reps = np.flatnonzero(table.take(bucket) == local)
-        table[bucket[reps]] = np.arange(n_codes, n_codes + len(reps), dtype=np.int32)
+        table.fill(-1)
+        table[bucket] = np.arange(len(sub), dtype=np.int32)  # a bucket's last token owns it
+        used = np.flatnonzero(table >= 0)
+        reps = table[used].astype(np.intp)
+        table[used] = np.arange(n_codes, n_codes + len(reps), dtype=np.int32)
         sub_code = table.take(bucket)
         # Each token against its bucket owner's word (a small table: cheap to gather from);
         # unequal means a hash collision, retried with another multiplier.
@@ -184,11 +185,14 @@ def _labels(
     raw: npt.NDArray[np.uint8], starts: npt.NDArray[np.intp], stops: npt.NDArray[np.intp]
 ) -> list[str]:
     """Every ``raw[starts[i]:stops[i] + 1]`` (label, padding, one space), split at once."""
+    width = int(stops[0] - starts[0])
+    if bool((stops - starts == width).all()):  # fping pads the labels of a block to one width
+        return raw.take(starts[:, None] + np.arange(width + 1)).tobytes().decode("ascii").split()
     lens = stops - starts + 1
     cum = np.cumsum(lens)
     idx = np.arange(int(cum[-1]), dtype=np.intp)
     idx += np.repeat(starts - (cum - lens), lens)
-    return raw[idx].tobytes().decode("ascii").split()
+    return raw.take(idx).tobytes().decode("ascii").split()
 
 
 def _rows(
@@ -206,12 +210,12 @@ def _rows(
             lo = int(first[0])
             codes = code[lo - 2 : lo - 2 + n * step].reshape(n, step)[:, 2:]
         else:
-            codes = code[first[:, None] + np.arange(width)]
-        return values[codes].tolist()  # type: ignore[no-any-return]
+            codes = code.take(first[:, None] + np.arange(width))
+        return values.take(codes).tolist()  # type: ignore[no-any-return]
     cum = np.cumsum(counts)
     idx = np.arange(int(cum[-1]), dtype=np.intp)
     idx += np.repeat(first - (cum - counts), counts)
-    flat: list[int | None] = values[code[idx]].tolist()
+    flat: list[int | None] = values.take(code.take(idx)).tolist()
     return [flat[b - c : b] for b, c in zip(cum.tolist(), counts.tolist(), strict=True)]
 
 
@@ -289,7 +293,7 @@ def _chunk(
     length[1:] -= 1
     # Fancy indexing, not take(): take() would first copy the strided view (8 bytes per byte).
     w = np.ndarray(shape=(len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))[ends - 8]
-    w &= _T["keep"][np.minimum(length, 9)]
+    w &= _T["keep"].take(np.minimum(length, 9))
     # Line i: tokens label_tok[i] (label + padding), label_tok[i] + 1 (":"), then values.
     label_tok = np.empty_like(nl_tok)
     label_tok[0] = 0
@@ -297,7 +301,7 @@ def _chunk(
     w[label_tok] = 0  # labels are not values: keep them out of the distinct tokens
     code, reps = _dedupe(w)
     values, rep_cls = _classes(buf, ends[reps], length[reps], w[reps])
-    n_lost = np.add.reduceat(rep_cls[code], label_tok) - 2 * _BAD
+    n_lost = np.add.reduceat(rep_cls.take(code), label_tok) - 2 * _BAD
     counts = nl_tok - label_tok - 1  # values per line (-1: not even a ":" token)
     colon = np.minimum(label_tok + 1, len(ends) - 1)
     line_start = ends[label_tok] - length[label_tok]
