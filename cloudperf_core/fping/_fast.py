@@ -61,6 +61,9 @@ def _tables() -> dict[str, npt.NDArray[np.uint64]]:
 
 
 _T = _tables()
+_KEEP_BY_GAP = np.concatenate(
+    (np.zeros(1, np.uint64), _T["keep"])
+)  # by token length + 1 (10: longer than 8)
 # First bytes a label must not start with (split_label: no leading whitespace; "[" is a -D
 # prefix, "{" JSON). Control and non-ASCII bytes never reach this check.
 _BAD_FIRST = np.zeros(256, dtype=bool)
@@ -114,11 +117,12 @@ def _dedupe(w: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.int32], npt.NDArr
     n_codes = 0
     todo = None  # None: every token (round 1), else the indices still without a code
     sub = w
-    table = np.empty(1 << _HASH_BITS, dtype=np.int32)
+    bits = min(_HASH_BITS, max(len(w).bit_length(), 4))  # small inputs: a small table
+    table = np.empty(1 << bits, dtype=np.int32)
     for mul in _HASH_MULS:
         h = np.multiply(sub, mul)
-        np.right_shift(h, _U(64 - _HASH_BITS), out=h)
-        bucket = h.view(np.intp)  # < 2**_HASH_BITS: the same bits as a signed index
+        np.right_shift(h, _U(64 - bits), out=h)
+        bucket = h.view(np.intp)  # < 2**bits: the same bits as a signed index
         table.fill(-1)
         table[bucket] = np.arange(len(sub), dtype=np.int32)  # a bucket's last token owns it
         used = np.flatnonzero(table >= 0)
@@ -168,16 +172,16 @@ def _classes(
 
 
 def _bad_lines(
-    chunk: npt.NDArray[np.uint8], nl_pos: npt.NDArray[np.intp], lo: int, ascii_text: bool
+    chunk: npt.NDArray[np.uint8], nl_pos: npt.NDArray[np.intp], ascii_text: bool
 ) -> npt.NDArray[np.bool_] | None:
     """Lines with a control byte other than the newline, or a non-ASCII byte (rare)."""
     low = chunk < 32
     if np.count_nonzero(low) == len(nl_pos) and ascii_text:
         return None
-    low[nl_pos - lo] = False
+    low[nl_pos] = False
     low |= chunk >= 128
     bad = np.zeros(len(nl_pos), dtype=bool)
-    bad[np.searchsorted(nl_pos, np.flatnonzero(low) + lo)] = True
+    bad[np.searchsorted(nl_pos, np.flatnonzero(low))] = True
     return bad
 
 
@@ -278,44 +282,44 @@ def _chunk(
     the -C rows among them, their labels, their results)."""
     chunk = raw[lo : hi + 1]
     space = raw[lo : hi + 2] <= 32
-    ends = np.flatnonzero(space[:-1] > space[1:])
-    nl_tok = np.flatnonzero(chunk[ends] == 10)
-    n_lines = int(np.count_nonzero(chunk == 10))
-    if len(nl_tok) != n_lines:  # a newline followed by whitespace (an empty or indented line)
+    ends = np.flatnonzero(space[:-1] > space[1:])  # positions in chunk from here on
+    nl_tok = np.flatnonzero(chunk.take(ends) == 10)
+    if len(nl_tok) != np.count_nonzero(chunk == 10):  # a newline followed by whitespace
         ends = np.flatnonzero((space[:-1] > space[1:]) | (chunk == 10))
-        nl_tok = np.flatnonzero(chunk[ends] == 10)
-    ends += lo
+        nl_tok = np.flatnonzero(chunk.take(ends) == 10)
     nl_pos = ends[nl_tok]
-    bad = _bad_lines(chunk, nl_pos, lo, ascii_text)
-    length = np.empty_like(ends)
-    length[0] = ends[0] - lo
-    np.subtract(ends[1:], ends[:-1], out=length[1:])
-    length[1:] -= 1
-    # Fancy indexing, not take(): take() would first copy the strided view (8 bytes per byte).
-    w = np.ndarray(shape=(len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))[ends - 8]
-    w &= _T["keep"].take(np.minimum(length, 9))
+    bad = _bad_lines(chunk, nl_pos, ascii_text)
+    gap = np.empty_like(ends)  # token length + 1
+    gap[0] = ends[0] + 1
+    np.subtract(ends[1:], ends[:-1], out=gap[1:])
+    # words[j]: the 8 bytes before chunk[j]. Fancy indexing, not take(): take() would first
+    # copy the strided view (8 bytes per byte).
+    words = np.ndarray(shape=(hi + 1 - lo,), dtype="<u8", buffer=buf, offset=lo - 8, strides=(1,))
+    w = words[ends]
+    w &= _KEEP_BY_GAP.take(np.minimum(gap, len(_KEEP_BY_GAP) - 1))
     # Line i: tokens label_tok[i] (label + padding), label_tok[i] + 1 (":"), then values.
     label_tok = np.empty_like(nl_tok)
     label_tok[0] = 0
     label_tok[1:] = nl_tok[:-1] + 1
     w[label_tok] = 0  # labels are not values: keep them out of the distinct tokens
     code, reps = _dedupe(w)
-    values, rep_cls = _classes(buf, ends[reps], length[reps], w[reps])
+    values, rep_cls = _classes(buf, ends[reps] + lo, gap[reps] - 1, w[reps])
     n_lost = np.add.reduceat(rep_cls.take(code), label_tok) - 2 * _BAD
     counts = nl_tok - label_tok - 1  # values per line (-1: not even a ":" token)
     colon = np.minimum(label_tok + 1, len(ends) - 1)
-    line_start = ends[label_tok] - length[label_tok]
+    line_start = ends[label_tok] - gap[label_tok] + 1
     line_ok = (counts >= 0) & (n_lost >= 0) & (n_lost < _BAD)
-    line_ok &= (length[colon] == 1) & (raw[ends[colon] - 1] == 58)
-    line_ok &= (length[label_tok] >= 1) & ~_BAD_FIRST[raw[line_start]]
+    line_ok &= (gap[colon] == 2) & (chunk[ends[colon] - 1] == 58)
+    line_ok &= (gap[label_tok] >= 2) & ~_BAD_FIRST[chunk[line_start]]
     if bad is not None:
         line_ok &= ~bad
+    nl_pos += lo
     ok_lines = np.flatnonzero(line_ok)
     if len(ok_lines) == 0:
         return nl_pos, ok_lines, [], []
     counts = counts[ok_lines]
     rows = _rows(values, code, label_tok[ok_lines] + 2, counts)
-    labels = _labels(raw, line_start[ok_lines], ends[label_tok[ok_lines]])
+    labels = _labels(chunk, line_start[ok_lines], ends[label_tok[ok_lines]])
     results = list(
         map(
             TargetResult,
