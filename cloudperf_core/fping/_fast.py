@@ -131,16 +131,17 @@ def _dedupe(w: npt.NDArray[np.uint64]) -> tuple[npt.NDArray[np.int32], npt.NDArr
         sub_code = table.take(bucket)
         # Each token against its bucket owner's word (a small table: cheap to gather from);
         # unequal means a hash collision, retried with another multiplier.
-        mine = sub == sub[reps].take(sub_code - n_codes)
+        other = sub != sub[reps].take(sub_code - n_codes if n_codes else sub_code)
         n_codes += len(reps)
         if todo is None:
             code = sub_code  # tokens that collided are overwritten below
             reps_parts.append(reps)
-            todo = np.flatnonzero(~mine)
+            todo = np.flatnonzero(other)
         else:
+            mine = ~other
             code[todo[mine]] = sub_code[mine]
             reps_parts.append(todo[reps])
-            todo = todo[~mine]
+            todo = todo[other]
         if len(todo) == 0:
             return code, np.concatenate(reps_parts)
         sub = w[todo]
@@ -292,28 +293,31 @@ def _chunk(
     gap = np.empty_like(ends)  # token length + 1
     gap[0] = ends[0] + 1
     np.subtract(ends[1:], ends[:-1], out=gap[1:])
+    # Line i: tokens label_tok[i] (label + padding), label_tok[i] + 1 (":"), then values.
+    label_tok = np.empty_like(nl_tok)
+    label_tok[0] = 0
+    label_tok[1:] = nl_tok[:-1] + 1
+    counts = nl_tok - label_tok - 1  # values per line (-1: not even a ":" token)
+    colon = np.minimum(label_tok + 1, len(ends) - 1)
+    line_start = ends[label_tok] - gap[label_tok] + 1
+    line_ok = (counts >= 0) & (gap[colon] == 2) & (chunk[ends[colon] - 1] == 58)
+    line_ok &= (gap[label_tok] >= 2) & ~_BAD_FIRST[chunk[line_start]]
+    if bad is not None:
+        line_ok &= ~bad
+    nl_pos += lo
+    first = np.minimum(colon + 1, len(ends) - 1)  # a -c summary: "xmt/rcv/%loss" is too long
+    if not (line_ok & ((counts == 0) | (gap[first] <= 9))).any():
+        return nl_pos, np.empty(0, dtype=np.intp), [], []
     # words[j]: the 8 bytes before chunk[j]. Fancy indexing, not take(): take() would first
     # copy the strided view (8 bytes per byte).
     words = np.ndarray(shape=(hi + 1 - lo,), dtype="<u8", buffer=buf, offset=lo - 8, strides=(1,))
     w = words[ends]
     w &= _KEEP_BY_GAP.take(np.minimum(gap, len(_KEEP_BY_GAP) - 1))
-    # Line i: tokens label_tok[i] (label + padding), label_tok[i] + 1 (":"), then values.
-    label_tok = np.empty_like(nl_tok)
-    label_tok[0] = 0
-    label_tok[1:] = nl_tok[:-1] + 1
     w[label_tok] = 0  # labels are not values: keep them out of the distinct tokens
     code, reps = _dedupe(w)
     values, rep_cls = _classes(buf, ends[reps] + lo, gap[reps] - 1, w[reps])
     n_lost = np.add.reduceat(rep_cls.take(code), label_tok) - 2 * _BAD
-    counts = nl_tok - label_tok - 1  # values per line (-1: not even a ":" token)
-    colon = np.minimum(label_tok + 1, len(ends) - 1)
-    line_start = ends[label_tok] - gap[label_tok] + 1
-    line_ok = (counts >= 0) & (n_lost >= 0) & (n_lost < _BAD)
-    line_ok &= (gap[colon] == 2) & (chunk[ends[colon] - 1] == 58)
-    line_ok &= (gap[label_tok] >= 2) & ~_BAD_FIRST[chunk[line_start]]
-    if bad is not None:
-        line_ok &= ~bad
-    nl_pos += lo
+    line_ok &= (n_lost >= 0) & (n_lost < _BAD)
     ok_lines = np.flatnonzero(line_ok)
     if len(ok_lines) == 0:
         return nl_pos, ok_lines, [], []
