@@ -79,7 +79,10 @@ class LeasedJob(msgspec.Struct, frozen=True, kw_only=True):
 # --- what fping told us -------------------------------------------------------------------
 
 
-class TargetResult(msgspec.Struct):
+# gc=False: a parse creates one of these per target (200k for a large batch) and they can never
+# be part of a reference cycle (their fields are strings, numbers and lists of those), so
+# keeping them out of the cyclic GC saves collections over them (measured ~5-10 % of a parse).
+class TargetResult(msgspec.Struct, gc=False):
     """Everything fping said about one target in one run.
 
     ``sent``/``received`` are ``None`` when fping printed no counts (default, ``-a``, ``-u``
