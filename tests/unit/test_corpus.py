@@ -1,4 +1,8 @@
-"""Every real fping capture in /work/shared/corpus/fping parses to its expected.json."""
+"""Every real fping capture parses to its expected.json.
+
+Two corpora: the shared one beside the repository (``../shared/corpus/fping``, fping 5.1 and
+5.3 against impaired hosts) and our own captures from the test hosts (``tests/corpus``).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,10 @@ import pytest
 from cloudperf_core.fping import parser
 from cloudperf_core.fping.parser import parse_fping_output
 
-CORPUS = Path("/work/shared/corpus/fping")
-CASES = sorted(CORPUS.glob("*.out")) if CORPUS.is_dir() else []
+REPO = Path(__file__).resolve().parents[2]
+SHARED_CORPUS = REPO.parent / "shared" / "corpus" / "fping"
+OWN_CORPUS = REPO / "tests" / "corpus"
+CASES = sorted(SHARED_CORPUS.glob("*.out")) + sorted(OWN_CORPUS.glob("*.out"))
 
 
 @pytest.fixture(params=["per-line", "fast-path"])
@@ -21,7 +27,6 @@ def path_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     return str(request.param)
 
 
-@pytest.mark.skipif(not CASES, reason="corpus not available")
 @pytest.mark.parametrize("out_file", CASES, ids=[p.stem for p in CASES])
 def test_corpus_file_parses_to_expected(out_file: Path, path_mode: str) -> None:
     expected = json.loads(out_file.with_suffix(".expected.json").read_text())
