@@ -9,7 +9,8 @@ import os
 import re
 import socket
 import sys
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -164,17 +165,33 @@ def _runner() -> Any:
     return FpingRunner(fping_path=resolve_fping_path(os.environ.get("CLOUDPERF_FPING")))
 
 
-def _progress(out: TextIO) -> Callable[[int, int], None] | None:
-    if not out.isatty():
-        return None
+class _Progress:
+    """A one-line progress display on a terminal: elapsed vs expected time, targets done."""
 
-    def show(done: int, total: int) -> None:
-        out.write(f"\rmeasuring: {done}/{total} targets done")
-        out.flush()
-        if done >= total:
-            out.write("\r" + " " * 40 + "\r")
+    def __init__(self, out: TextIO, spec: ProbeSpec) -> None:
+        self._out = out
+        self._total = len(spec.targets)
+        self._done = 0
+        # One batch lasts about count periods plus the last probe's timeout.
+        self._expected_s = (spec.count * spec.period_ms + spec.timeout_ms) / 1000
+        self._started = time.monotonic()
 
-    return show
+    def batch_done(self, done: int, total: int) -> None:
+        self._done, self._total = done, total
+
+    async def run(self) -> None:
+        while True:
+            elapsed = time.monotonic() - self._started
+            self._out.write(
+                f"\rmeasuring {self._total} target(s): {elapsed:4.1f} s of ~"
+                f"{self._expected_s:.1f} s, {self._done}/{self._total} done "
+            )
+            self._out.flush()
+            await anyio.sleep(0.2)
+
+    def clear(self) -> None:
+        self._out.write("\r\033[K")
+        self._out.flush()
 
 
 def _print_json(value: Any, out: TextIO) -> None:
@@ -200,14 +217,23 @@ async def cmd_measure(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     )
     runner = _runner()
     store = None if args.no_store else await open_store(args.store or default_store_url())
+    progress = _Progress(err, spec) if err.isatty() and not args.json else None
     try:
-        report = await service.measure(
-            runner,
-            spec,
-            source=args.source or socket.gethostname(),
-            clock=SystemClock(),
-            on_progress=None if args.json else _progress(err),
-        )
+        async with anyio.create_task_group() as tg:
+            if progress is not None:
+                tg.start_soon(progress.run)
+            try:
+                report = await service.measure(
+                    runner,
+                    spec,
+                    source=args.source or socket.gethostname(),
+                    clock=SystemClock(),
+                    on_progress=progress.batch_done if progress is not None else None,
+                )
+            finally:
+                tg.cancel_scope.cancel()
+                if progress is not None:
+                    progress.clear()
         if args.report_out:
             args.report_out.write_bytes(service.encode_report(report))
         if store is not None:
