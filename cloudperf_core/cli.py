@@ -10,15 +10,16 @@ import re
 import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import Any, NoReturn, TextIO, TypeVar
 
 import anyio
 
 from cloudperf_core.errors import CloudperfError
 from cloudperf_core.models import DiscoverySpec, ProbeSpec, StatsQuery
 
+T = TypeVar("T")
 EXIT_USAGE = 2
 DEFAULT_COUNT = 10
 DEFAULT_PERIOD_MS = 200
@@ -181,17 +182,37 @@ class _Progress:
 
     async def run(self) -> None:
         while True:
+            await anyio.sleep(0.2)  # first, so a cancelled display never writes after clear()
             elapsed = time.monotonic() - self._started
             self._out.write(
                 f"\rmeasuring {self._total} target(s): {elapsed:4.1f} s of ~"
                 f"{self._expected_s:.1f} s, {self._done}/{self._total} done "
             )
             self._out.flush()
-            await anyio.sleep(0.2)
 
     def clear(self) -> None:
         self._out.write("\r\033[K")
         self._out.flush()
+
+
+async def _with_progress(progress: _Progress | None, work: Awaitable[T]) -> T:
+    """Await ``work`` while the progress line (if any) ticks beside it."""
+    if progress is None:
+        return await work
+    done: list[T] = []
+    failed: list[CloudperfError] = []
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(progress.run)
+        try:
+            done.append(await work)
+        except CloudperfError as exc:
+            failed.append(exc)  # re-raised below as itself, not inside an exception group
+        finally:
+            tg.cancel_scope.cancel()
+            progress.clear()
+    if failed:
+        raise failed[0]
+    return done[0]
 
 
 def _print_json(value: Any, out: TextIO) -> None:
@@ -219,21 +240,16 @@ async def cmd_measure(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
     store = None if args.no_store else await open_store(args.store or default_store_url())
     progress = _Progress(err, spec) if err.isatty() and not args.json else None
     try:
-        async with anyio.create_task_group() as tg:
-            if progress is not None:
-                tg.start_soon(progress.run)
-            try:
-                report = await service.measure(
-                    runner,
-                    spec,
-                    source=args.source or socket.gethostname(),
-                    clock=SystemClock(),
-                    on_progress=progress.batch_done if progress is not None else None,
-                )
-            finally:
-                tg.cancel_scope.cancel()
-                if progress is not None:
-                    progress.clear()
+        report = await _with_progress(
+            progress,
+            service.measure(
+                runner,
+                spec,
+                source=args.source or socket.gethostname(),
+                clock=SystemClock(),
+                on_progress=progress.batch_done if progress is not None else None,
+            ),
+        )
         if args.report_out:
             args.report_out.write_bytes(service.encode_report(report))
         if store is not None:
