@@ -30,7 +30,7 @@ from redis.asyncio import Redis
 
 from adapters.elasticache_link import RedisLink, RedisSettings, parse_redis_url
 from cloudperf_core.backends import redact_url
-from cloudperf_core.clock import SystemClock
+from cloudperf_core.clock import MINUTE_MS, SystemClock, minute_start_ms, ttl_to_ms
 from cloudperf_core.errors import BackendConfigError, BackendError, InvalidSpecError
 from cloudperf_core.models import Session
 from cloudperf_core.ports import Clock
@@ -47,14 +47,6 @@ __all__ = [
     "open_redis_services",
     "parse_redis_url",
 ]
-
-_MINUTE_MS = 60_000
-
-
-def _ttl_ms(ttl_s: float) -> int:
-    if ttl_s < 0:
-        raise InvalidSpecError(f"a TTL cannot be negative: {ttl_s}")
-    return round(ttl_s * 1000)
 
 
 def _bytes(value: bytes | str) -> bytes:
@@ -88,7 +80,7 @@ class RedisCache(_Component):
         k, v = self._link.key("c", key), bytes(value)
         if ttl_s is None:
             await self._link.call("SET", lambda r: r.set(k, v), idempotent=True)
-        elif (ttl_ms := _ttl_ms(ttl_s)) > 0:
+        elif (ttl_ms := ttl_to_ms(ttl_s)) > 0:
             await self._link.call("SET", lambda r: r.set(k, v, px=ttl_ms), idempotent=True)
         else:
             await self._link.call("DEL", lambda r: r.delete(k), idempotent=True)
@@ -100,7 +92,7 @@ class RedisCache(_Component):
 
     async def incr(self, key: str, amount: int = 1, ttl_s: float | None = None) -> int:
         k = self._link.key("c", key)
-        ttl_ms = None if ttl_s is None else max(1, _ttl_ms(ttl_s))
+        ttl_ms = None if ttl_s is None else max(1, ttl_to_ms(ttl_s))
 
         async def op(r: Redis) -> int:
             async with r.pipeline(transaction=True) as pipe:
@@ -122,7 +114,7 @@ class RedisSessionStore(_Component):
         self._clock: Clock = clock or SystemClock()
 
     async def create(self, token_hash: str, user: str, role: str, ttl_s: float) -> Session:
-        ttl_ms = _ttl_ms(ttl_s)
+        ttl_ms = ttl_to_ms(ttl_s)
         if ttl_ms <= 0:
             raise InvalidSpecError(f"a session needs a positive TTL, not {ttl_s}")
         now_ms = self._clock.now_ms()
@@ -215,14 +207,14 @@ class RedisRateCounters(_Component):
 
     def __init__(self, link: RedisLink, *, horizon_s: float | None = None, owns_link: bool = False):
         super().__init__(link, owns_link=owns_link)
-        self.horizon_ms = _ttl_ms(horizon_s if horizon_s is not None else link.settings.horizon_s)
-        if self.horizon_ms < _MINUTE_MS:
+        self.horizon_ms = ttl_to_ms(horizon_s if horizon_s is not None else link.settings.horizon_s)
+        if self.horizon_ms < MINUTE_MS:
             raise InvalidSpecError("the rate-counter horizon must be at least one minute")
         self._script: Any = None
 
     async def hit(self, name: str, at_ms: int, amount: int = 1) -> int:
         k = self._link.key("rate", name)
-        minute_ms = at_ms - at_ms % _MINUTE_MS
+        minute_ms = minute_start_ms(at_ms)
         args = [minute_ms, amount, minute_ms - self.horizon_ms, self.horizon_ms]
 
         async def op(r: Redis) -> int:

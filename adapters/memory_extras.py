@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import anyio
 
-from cloudperf_core.clock import SystemClock
+from cloudperf_core.clock import MINUTE_MS, SystemClock, minute_start_ms, ttl_to_ms
 from cloudperf_core.errors import InvalidSpecError
 from cloudperf_core.models import Session
 from cloudperf_core.ports import Clock
@@ -24,14 +24,6 @@ __all__ = [
     "InMemorySessionStore",
 ]
 
-_MINUTE_MS = 60_000
-
-
-def _ttl_ms(ttl_s: float) -> int:
-    if ttl_s < 0:
-        raise InvalidSpecError(f"a TTL cannot be negative: {ttl_s}")
-    return round(ttl_s * 1000)
-
 
 class InMemorySessionStore:
     """Sessions in a dict keyed by token hash, expiring on ``clock``."""
@@ -42,7 +34,7 @@ class InMemorySessionStore:
 
     async def create(self, token_hash: str, user: str, role: str, ttl_s: float) -> Session:
         await anyio.lowlevel.checkpoint()
-        ttl_ms = _ttl_ms(ttl_s)
+        ttl_ms = ttl_to_ms(ttl_s)
         if ttl_ms <= 0:
             raise InvalidSpecError(f"a session needs a positive TTL, not {ttl_s}")
         now_ms = self._clock.now_ms()
@@ -109,8 +101,8 @@ class InMemoryRateCounters:
     """
 
     def __init__(self, horizon_s: float = 7200.0, clock: Clock | None = None) -> None:
-        self.horizon_ms = _ttl_ms(horizon_s)
-        if self.horizon_ms < _MINUTE_MS:
+        self.horizon_ms = ttl_to_ms(horizon_s)
+        if self.horizon_ms < MINUTE_MS:
             raise InvalidSpecError("the rate-counter horizon must be at least one minute")
         self._clock: Clock = clock or SystemClock()
         self._buckets: dict[str, dict[int, int]] = {}
@@ -124,7 +116,7 @@ class InMemoryRateCounters:
     async def hit(self, name: str, at_ms: int, amount: int = 1) -> int:
         await anyio.lowlevel.checkpoint()
         buckets = self._live(name)
-        minute_ms = at_ms - at_ms % _MINUTE_MS
+        minute_ms = minute_start_ms(at_ms)
         if minute_ms not in buckets:
             oldest_ms = minute_ms - self.horizon_ms
             for old in [m for m in buckets if m < oldest_ms]:

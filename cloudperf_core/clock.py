@@ -6,6 +6,8 @@ import time
 
 import anyio
 
+from cloudperf_core.errors import InvalidSpecError
+
 
 class SystemClock:
     """Wall-clock milliseconds since the epoch; ``sleep`` yields to the event loop."""
@@ -15,3 +17,18 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await anyio.sleep(seconds)
+
+
+MINUTE_MS = 60_000
+
+
+def ttl_to_ms(ttl_s: float) -> int:
+    """A TTL in seconds as whole milliseconds; a negative TTL is a caller's mistake."""
+    if ttl_s < 0:
+        raise InvalidSpecError(f"a TTL cannot be negative: {ttl_s}")
+    return round(ttl_s * 1000)
+
+
+def minute_start_ms(at_ms: int) -> int:
+    """The start of the minute ``at_ms`` falls in (per-minute counters)."""
+    return at_ms - at_ms % MINUTE_MS
