@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks._gen import synthetic_reports
 from cloudperf_core import aggregate as agg
 from cloudperf_core.models import MeasurementReport, ProbeSpec, TargetResult, WindowAggregate
 
@@ -35,27 +36,9 @@ T0_MS = 1_700_000_040_000  # a window start: every report below falls in one win
 
 def make_reports(n: int) -> list[MeasurementReport]:
     """``n`` reports from one source to the same 100 targets, all in one 60 s window."""
-    targets = tuple(f"198.18.{t // 250}.{t % 250 + 1}" for t in range(N_TARGETS))
-    out = []
-    for i in range(n):
-        results = []
-        for t, target in enumerate(targets):
-            rtts: list[int | None] = [
-                None if (i + t + k) % 17 == 0 else 5_000 + 37 * ((i * 7 + t * 13 + k * 3) % 400)
-                for k in range(COUNT)
-            ]
-            received = sum(v is not None for v in rtts)
-            results.append(TargetResult(target=target, sent=COUNT, received=received, rtts_us=rtts))
-        out.append(
-            MeasurementReport(
-                report_id=f"r-{i:06d}",
-                source="probe-0",
-                started_at_ms=T0_MS + (i % 50) * 1000,
-                spec=ProbeSpec(targets=targets, count=COUNT),
-                results=results,
-            )
-        )
-    return out
+    return synthetic_reports(
+        n, count=COUNT, targets=N_TARGETS, start_ms=T0_MS, start_of=lambda i: (i % 50) * 1000
+    )
 
 
 def best_s(fn: Callable[[], object], repeat: int) -> float:

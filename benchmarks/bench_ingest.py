@@ -36,7 +36,8 @@ import asyncmy
 
 from adapters.aurora import AuroraMeasurementStore, open_backend
 from adapters.aurora_catalog import AddressRange, Location
-from cloudperf_core.models import MeasurementReport, ProbeSpec, TargetResult
+from benchmarks._gen import synthetic_reports
+from cloudperf_core.models import MeasurementReport
 from cloudperf_core.service import ingest_reports
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -75,34 +76,16 @@ def _server() -> dict[str, Any]:
 
 
 def make_reports(n: int, tag: str) -> list[MeasurementReport]:
-    """``n`` reports round-robin over the sources, each probing the same 100 targets."""
-    targets = tuple(f"198.18.{t // 250}.{t % 250 + 1}" for t in range(N_TARGETS))
-    out = []
-    for i in range(n):
-        results = []
-        for t, target in enumerate(targets):
-            rtts: list[int | None] = [
-                None if (i + t + k) % 17 == 0 else 5_000 + 37 * ((i * 7 + t * 13 + k * 3) % 400)
-                for k in range(COUNT)
-            ]
-            results.append(
-                TargetResult(
-                    target=target,
-                    sent=COUNT,
-                    received=sum(v is not None for v in rtts),
-                    rtts_us=rtts,
-                )
-            )
-        out.append(
-            MeasurementReport(
-                report_id=f"{tag}-{i:06d}",
-                source=f"probe-{i % N_SOURCES}",
-                started_at_ms=T0_MS + (i // N_SOURCES) * 10_000,
-                spec=ProbeSpec(targets=targets, count=COUNT),
-                results=results,
-            )
-        )
-    return out
+    """``n`` reports round-robin over the sources, every 10 s each, to the same 100 targets."""
+    return synthetic_reports(
+        n,
+        count=COUNT,
+        sources=N_SOURCES,
+        targets=N_TARGETS,
+        start_ms=T0_MS,
+        start_of=lambda i: (i // N_SOURCES) * 10_000,
+        tag=tag,
+    )
 
 
 @asynccontextmanager
