@@ -35,16 +35,7 @@ class InMemorySessionStore:
     async def create(self, token_hash: str, user: str, role: str, ttl_s: float) -> Session:
         await anyio.lowlevel.checkpoint()
         ttl_ms = ttl_to_ms(ttl_s)
-        if ttl_ms <= 0:
-            raise InvalidSpecError(f"a session needs a positive TTL, not {ttl_s}")
-        now_ms = self._clock.now_ms()
-        session = Session(
-            token_hash=token_hash,
-            user=user,
-            role=role,
-            created_at_ms=now_ms,
-            expires_at_ms=now_ms + ttl_ms,
-        )
+        session = Session.starting(token_hash, user, role, self._clock.now_ms(), ttl_ms)
         self._sessions[token_hash] = session
         return session
 

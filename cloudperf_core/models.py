@@ -11,6 +11,8 @@ from typing import Literal
 
 import msgspec
 
+from cloudperf_core.errors import InvalidSpecError
+
 # --- what to measure ----------------------------------------------------------------------
 
 
@@ -265,3 +267,16 @@ class Session(msgspec.Struct, frozen=True, kw_only=True):
     role: str
     created_at_ms: int
     expires_at_ms: int
+
+    @classmethod
+    def starting(cls, token_hash: str, user: str, role: str, now_ms: int, ttl_ms: int) -> Session:
+        """A session from ``now_ms`` for ``ttl_ms`` (> 0, else InvalidSpecError)."""
+        if ttl_ms <= 0:
+            raise InvalidSpecError(f"a session needs a positive TTL, not {ttl_ms / 1000} s")
+        return cls(
+            token_hash=token_hash,
+            user=user,
+            role=role,
+            created_at_ms=now_ms,
+            expires_at_ms=now_ms + ttl_ms,
+        )
