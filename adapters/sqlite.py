@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 import anyio
 import anyio.to_thread
 
-from cloudperf_core.aggregate import combine_all
+from adapters.window_rows import window_from_row, window_to_row
 from cloudperf_core.errors import (
     BackendConfigError,
     BackendError,
@@ -33,7 +33,7 @@ from cloudperf_core.errors import (
     CloudperfError,
 )
 from cloudperf_core.models import IngestOutcome, ReportWindows, StatsQuery, WindowAggregate
-from cloudperf_core.window_rows import window_from_row, window_to_row
+from cloudperf_core.windows.aggregate import combine_all
 
 __all__ = ["SCHEMA_VERSION", "SqliteMeasurementStore", "open_backend", "path_from_url"]
 

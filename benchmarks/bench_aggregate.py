@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._gen import synthetic_reports
-from cloudperf_core import aggregate as agg
 from cloudperf_core.models import MeasurementReport, ProbeSpec, TargetResult, WindowAggregate
+from cloudperf_core.windows import aggregate as agg
 
 RESULTS = Path(__file__).resolve().parent / "results"
 N_TARGETS = 100

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 import asyncmy
 
 from adapters.aurora import AuroraMeasurementStore, open_backend
-from adapters.aurora_catalog import AddressRange, Location
+from adapters.aurora.catalog import AddressRange, Location
 from benchmarks._gen import synthetic_reports
 from cloudperf_core.models import MeasurementReport
 from cloudperf_core.service import ingest_reports

@@ -28,8 +28,8 @@ import anyio
 
 from cloudperf_core.fping.argv import build_probe_argv
 from cloudperf_core.fping.parser import parse_fping_output
+from cloudperf_core.fping.runner import FpingRunner, resolve_fping_path
 from cloudperf_core.models import ProbeSpec
-from cloudperf_core.runner import FpingRunner, resolve_fping_path
 from cloudperf_core.stats import compute_stats_many
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -16,7 +16,7 @@ from cloudperf_core.errors import CloudperfError, FpingParseError
 
 if TYPE_CHECKING:
     from cloudperf_core.fping.parser import parse_fping, parse_fping_output
-    from cloudperf_core.sketch import LatencySketch
+    from cloudperf_core.sketch.latency import LatencySketch
     from cloudperf_core.stats import compute_stats
 
 __all__ = [
@@ -31,7 +31,7 @@ __all__ = [
 _LAZY = {
     "parse_fping": "cloudperf_core.fping.parser",
     "parse_fping_output": "cloudperf_core.fping.parser",
-    "LatencySketch": "cloudperf_core.sketch",
+    "LatencySketch": "cloudperf_core.sketch.latency",
     "compute_stats": "cloudperf_core.stats",
 }
 

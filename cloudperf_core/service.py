@@ -14,7 +14,6 @@ from typing import Protocol
 
 import msgspec
 
-from cloudperf_core import aggregate
 from cloudperf_core.errors import BackendUnavailableError, CloudperfError, ReportRejectedError
 from cloudperf_core.models import (
     GroupBy,
@@ -26,6 +25,7 @@ from cloudperf_core.models import (
     TargetResult,
 )
 from cloudperf_core.ports import Clock, MeasurementStore, ReportQueue
+from cloudperf_core.windows import aggregate
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ _report_encoder = msgspec.json.Encoder()
 
 
 class Runner(Protocol):
-    """What ``measure`` needs from :class:`cloudperf_core.runner.FpingRunner`."""
+    """What ``measure`` needs from :class:`cloudperf_core.fping.runner.FpingRunner`."""
 
     async def measure(
         self, spec: ProbeSpec, *, on_progress: Callable[[int, int], None] | None = None

@@ -14,7 +14,6 @@ import anyio
 import numpy as np
 import pytest
 
-from cloudperf_core.aggregate import summarize, windows_for_report
 from cloudperf_core.errors import BackendUnavailableError, CloudperfError
 from cloudperf_core.models import (
     IngestOutcome,
@@ -25,6 +24,7 @@ from cloudperf_core.models import (
     TargetResult,
     WindowAggregate,
 )
+from cloudperf_core.windows.aggregate import summarize, windows_for_report
 
 T0_MS = 1_700_000_040_000  # inside the 60 s window starting at 1_700_000_040 s
 W0 = 1_700_000_040

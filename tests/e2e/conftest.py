@@ -81,7 +81,7 @@ CliRunner = Callable[..., CliResult]
 
 def _cli_prefix() -> list[str]:
     script = shutil.which("cloudperf")
-    return [script] if script else [sys.executable, "-m", "cloudperf_core.cli"]
+    return [script] if script else [sys.executable, "-m", "cloudperf_core.cli.main"]
 
 
 @pytest.fixture

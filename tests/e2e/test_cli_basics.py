@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "fping"
-CLI = [sys.executable, "-m", "cloudperf_core.cli"]
+CLI = [sys.executable, "-m", "cloudperf_core.cli.main"]
 
 
 def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from adapters import aurora_sql
 from adapters.aurora import AuroraMeasurementStore
-from adapters.aurora_catalog import AddressRange, Location, Probe, User
-from adapters.aurora_retention import RetentionPolicy
-from cloudperf_core.aggregate import summarize
+from adapters.aurora import sql as aurora_sql
+from adapters.aurora.catalog import AddressRange, Location, Probe, User
+from adapters.aurora.retention import RetentionPolicy
 from cloudperf_core.models import MeasurementReport, ProbeSpec, StatsQuery, TargetResult
 from cloudperf_core.service import ingest_reports
+from cloudperf_core.windows.aggregate import summarize
 from tests.contract.makers.aurora import temp_database
 
 pytestmark = pytest.mark.services

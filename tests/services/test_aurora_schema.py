@@ -8,7 +8,7 @@ import asyncmy
 import pytest
 
 from adapters.aurora import AuroraMeasurementStore, open_backend
-from adapters.aurora_migrate import REQUIRED_VERSION
+from adapters.aurora.migrate import REQUIRED_VERSION
 from cloudperf_core.backends import open_store
 from cloudperf_core.errors import BackendConfigError, BackendUnavailableError
 from cloudperf_core.models import ReportWindows, StatsQuery, WindowAggregate

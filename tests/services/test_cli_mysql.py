@@ -11,7 +11,7 @@ import anyio
 
 from tests.contract.makers.aurora import temp_database
 
-CLI = [sys.executable, "-m", "cloudperf_core.cli"]
+CLI = [sys.executable, "-m", "cloudperf_core.cli.main"]
 
 
 async def cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -16,7 +16,7 @@ import anyio
 import pytest
 
 from adapters.elasticache import RedisServices, open_backend, open_redis_services
-from adapters.elasticache_link import parse_redis_url
+from adapters.elasticache.link import parse_redis_url
 from cloudperf_core.backends import open_cache
 from cloudperf_core.errors import BackendConfigError, BackendUnavailableError
 from tests.contract.makers.redis import delete_prefix, fresh_prefix, redis_url

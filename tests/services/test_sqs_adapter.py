@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from adapters.memory import FakeClock
 from adapters.sqs import SqsJobQueue, SqsReportQueue, parse_sqs_url
-from adapters.sqs_client import map_error
+from adapters.sqs.client import map_error
 from cloudperf_core.backends import open_backend, open_job_queue, open_report_queue
 from cloudperf_core.errors import (
     BackendConfigError,

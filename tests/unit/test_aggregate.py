@@ -10,7 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloudperf_core.aggregate import (
+from cloudperf_core.errors import InvalidSpecError
+from cloudperf_core.models import MeasurementReport, ProbeSpec, TargetResult, WindowAggregate
+from cloudperf_core.sketch.latency import LatencySketch
+from cloudperf_core.stats import PERCENTILES, compute_stats
+from cloudperf_core.windows.aggregate import (
     _result_window,
     group_stats,
     load_sketch,
@@ -23,10 +27,6 @@ from cloudperf_core.aggregate import (
     windows_for_report,
     windows_for_reports,
 )
-from cloudperf_core.errors import InvalidSpecError
-from cloudperf_core.models import MeasurementReport, ProbeSpec, TargetResult, WindowAggregate
-from cloudperf_core.sketch import LatencySketch
-from cloudperf_core.stats import PERCENTILES, compute_stats
 
 
 def report(

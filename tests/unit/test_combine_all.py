@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloudperf_core import _sketch_format as fmt
-from cloudperf_core._sketch_batch import merge_groups
-from cloudperf_core.aggregate import combine, combine_all, windows_for_reports
 from cloudperf_core.errors import InvalidSpecError, SketchDecodeError
 from cloudperf_core.models import MeasurementReport, ProbeSpec, TargetResult, WindowAggregate
-from cloudperf_core.sketch import LatencySketch
+from cloudperf_core.sketch import layout as fmt
+from cloudperf_core.sketch.batch import merge_groups
+from cloudperf_core.sketch.latency import LatencySketch
+from cloudperf_core.windows.aggregate import combine, combine_all, windows_for_reports
 from tests.unit.test_sketch import _v1_bytes
 
 Key = tuple[str, int] | str

@@ -10,7 +10,6 @@ import pytest
 from adapters.memory import FakeClock, InMemoryCache, InMemoryJobQueue, InMemoryReportQueue
 from adapters.sqlite import SCHEMA_VERSION, SqliteMeasurementStore, path_from_url
 from cloudperf_core import backends
-from cloudperf_core.aggregate import windows_for_report
 from cloudperf_core.errors import (
     BackendConfigError,
     BackendError,
@@ -25,6 +24,7 @@ from cloudperf_core.models import (
     StatsQuery,
     TargetResult,
 )
+from cloudperf_core.windows.aggregate import windows_for_report
 
 
 def report(report_id: str = "r1") -> ReportWindows:

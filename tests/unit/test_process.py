@@ -17,9 +17,9 @@ import anyio
 import pytest
 
 from cloudperf_core.errors import FpingNotFoundError, ProbePermissionError, RunnerTimeoutError
+from cloudperf_core.fping.process import AnyioProcessExecutor
+from cloudperf_core.fping.runner import FpingRunner, resolve_fping_path
 from cloudperf_core.models import DiscoverySpec, ProbeSpec, ProcessResult
-from cloudperf_core.process import AnyioProcessExecutor
-from cloudperf_core.runner import FpingRunner, resolve_fping_path
 
 FPING = shutil.which("fping")
 pytestmark = [

@@ -15,8 +15,8 @@ from cloudperf_core.errors import (
     ProbePermissionError,
     RunnerTimeoutError,
 )
+from cloudperf_core.fping.runner import NO_RESULT_ERROR, FpingRunner, resolve_fping_path
 from cloudperf_core.models import DiscoverySpec, ProbeSpec, ProcessResult
-from cloudperf_core.runner import NO_RESULT_ERROR, FpingRunner, resolve_fping_path
 
 FPING = "/usr/bin/fping"
 
@@ -241,7 +241,7 @@ async def test_invalid_spec_fails_before_any_process_runs() -> None:
 
 async def test_parse_warnings_are_logged_and_returned(caplog: pytest.LogCaptureFixture) -> None:
     executor = FakeExecutor(lambda argv: (0, "", "127.0.0.1 : 0.1\nsomething odd happened\n"))
-    with caplog.at_level(logging.WARNING, logger="cloudperf_core.runner"):
+    with caplog.at_level(logging.WARNING, logger="cloudperf_core.fping.runner"):
         outcome = await make_runner(executor).measure_outcome(
             ProbeSpec(targets=("127.0.0.1",), count=1)
         )

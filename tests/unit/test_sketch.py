@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloudperf_core import _sketch_format as fmt
 from cloudperf_core.errors import CloudperfError, InvalidSpecError, SketchDecodeError
-from cloudperf_core.sketch import LatencySketch, merge_serialized
+from cloudperf_core.sketch import layout as fmt
+from cloudperf_core.sketch.latency import LatencySketch, merge_serialized
 
 ALPHA = 0.01
 QS = [i / 200 for i in range(201)] + [0.7, 0.95, 0.99, 0.999]

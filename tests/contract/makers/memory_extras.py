@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from adapters.memory_extras import (
+from adapters.memory.extras import (
     InMemoryLivenessTracker,
     InMemoryRateCounters,
     InMemoryRotationCursors,

@@ -3,7 +3,7 @@
 Locations and address ranges (imported in multi-row statements), address -> location,
 search by ASN or name, the 4-round discovery history, probes and users (hashes only: the core
 hashes, this stores the string), location groups, stats grouped by destination ASN / city /
-location, and retention (:mod:`adapters.aurora_retention`).
+location, and retention (:mod:`adapters.aurora.retention`).
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from typing import Any, Literal
 
 import msgspec
 
-from adapters import aurora_catalog_sql as csql
-from adapters import aurora_sql as sql
-from adapters.aurora_db import Database, Tx
-from adapters.aurora_retention import RetentionPolicy, RetentionResult, apply_retention
-from cloudperf_core.aggregate import summarize
+from adapters.aurora import catalog_sql as csql
+from adapters.aurora import sql
+from adapters.aurora.db import Database, Tx
+from adapters.aurora.retention import RetentionPolicy, RetentionResult, apply_retention
+from adapters.window_rows import window_from_row
 from cloudperf_core.errors import InvalidSpecError
 from cloudperf_core.models import LatencyStats, WindowAggregate
-from cloudperf_core.window_rows import window_from_row
+from cloudperf_core.windows.aggregate import summarize
 
 __all__ = [
     "AddressRange",

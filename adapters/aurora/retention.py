@@ -16,9 +16,9 @@ from typing import Any
 
 import msgspec
 
-from adapters import aurora_sql as sql
-from adapters.aurora_db import Database, Tx
-from adapters.aurora_rows import (
+from adapters.aurora import sql
+from adapters.aurora.db import Database, Tx
+from adapters.aurora.rows import (
     MAX_KEYS_PER_STATEMENT,
     WindowKey,
     chunks,
@@ -26,10 +26,10 @@ from adapters.aurora_rows import (
     select_windows_for_update,
     upsert_windows,
 )
-from cloudperf_core.aggregate import combine_all, rewindow
+from adapters.window_rows import window_from_row
 from cloudperf_core.errors import InvalidSpecError
 from cloudperf_core.models import WindowAggregate
-from cloudperf_core.window_rows import window_from_row
+from cloudperf_core.windows.aggregate import combine_all, rewindow
 
 __all__ = ["RetentionPolicy", "RetentionResult", "apply_retention"]
 

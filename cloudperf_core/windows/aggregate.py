@@ -27,8 +27,6 @@ from typing import TypeVar
 
 import msgspec
 
-from cloudperf_core._sketch_batch import merge_groups
-from cloudperf_core._window_batch import fast_path_fits, rows_from_arrays
 from cloudperf_core.errors import InvalidSpecError
 from cloudperf_core.models import (
     GroupBy,
@@ -39,8 +37,10 @@ from cloudperf_core.models import (
     TargetResult,
     WindowAggregate,
 )
-from cloudperf_core.sketch import LatencySketch, merge_serialized
+from cloudperf_core.sketch.batch import merge_groups
+from cloudperf_core.sketch.latency import LatencySketch, merge_serialized
 from cloudperf_core.stats import PERCENTILES, effective_counts, loss_ratio
+from cloudperf_core.windows.batch import fast_path_fits, rows_from_arrays
 
 __all__ = [
     "WindowKey",

@@ -1,7 +1,7 @@
 """Aurora MySQL (and MySQL 8 / MariaDB 10.11) measurement store over an asyncmy pool.
 
 ``mysql://user:pass@host:port/db?pool_size=10&connect_timeout_s=5&statement_timeout_s=30``
-(options: :class:`adapters.aurora_db.AuroraConfig`). Opening does not touch the schema;
+(options: :class:`adapters.aurora.db.AuroraConfig`). Opening does not touch the schema;
 ``cloudperf db migrate --store mysql://...`` creates it (:meth:`AuroraMeasurementStore.migrate`).
 
 Ingest of a batch is one transaction with a fixed number of round trips whatever the batch
@@ -21,11 +21,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from adapters import aurora_migrate
-from adapters import aurora_sql as sql
-from adapters.aurora_catalog import AuroraCatalog
-from adapters.aurora_db import AuroraConfig, Database, Tx
-from adapters.aurora_rows import (
+from adapters.aurora import migrate as aurora_migrate
+from adapters.aurora import sql
+from adapters.aurora.catalog import AuroraCatalog
+from adapters.aurora.db import AuroraConfig, Database, Tx
+from adapters.aurora.rows import (
     MAX_IDS_PER_STATEMENT,
     WindowKey,
     chunks,
@@ -34,10 +34,10 @@ from adapters.aurora_rows import (
     select_windows_for_update,
     upsert_windows,
 )
-from cloudperf_core.aggregate import combine_all
+from adapters.window_rows import window_from_row
 from cloudperf_core.errors import BackendConfigError
 from cloudperf_core.models import IngestOutcome, ReportWindows, StatsQuery, WindowAggregate
-from cloudperf_core.window_rows import window_from_row
+from cloudperf_core.windows.aggregate import combine_all
 
 __all__ = ["AuroraCatalog", "AuroraMeasurementStore", "open_backend"]
 
@@ -61,7 +61,7 @@ class AuroraMeasurementStore:
     # --- Migratable ------------------------------------------------------------------------
 
     async def migrate(self) -> list[int]:
-        """Apply pending ``adapters/migrations/*.sql``; returns the versions applied now."""
+        """Apply pending ``adapters/aurora/migrations/*.sql``; returns the versions applied now."""
         applied = await aurora_migrate.migrate(self._db)
         self._schema_ok = False
         return applied

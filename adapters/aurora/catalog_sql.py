@@ -1,9 +1,9 @@
-"""SQL constants of :mod:`adapters.aurora_catalog` (``%s`` parameters only, ``{}`` marks where
-a run of placeholders goes; see :mod:`adapters.aurora_sql`)."""
+"""SQL constants of :mod:`adapters.aurora.catalog` (``%s`` parameters only, ``{}`` marks where
+a run of placeholders goes; see :mod:`adapters.aurora.sql`)."""
 
 from __future__ import annotations
 
-from adapters.aurora_sql import WINDOW_COLUMNS
+from adapters.aurora.sql import WINDOW_COLUMNS
 
 _LOCATION_COLUMNS = "location_id, name, country, city, asn, latitude, longitude"
 

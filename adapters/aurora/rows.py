@@ -11,10 +11,10 @@ import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
-from adapters import aurora_sql as sql
-from adapters.aurora_db import Tx, placeholders
+from adapters.aurora import sql
+from adapters.aurora.db import Tx, placeholders
+from adapters.window_rows import window_from_row, window_to_row
 from cloudperf_core.models import WindowAggregate
-from cloudperf_core.window_rows import window_from_row, window_to_row
 
 WindowKey = tuple[str, str, int, int]  # (source, target, window_s, window_start_s): PK order
 

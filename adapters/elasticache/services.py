@@ -5,7 +5,7 @@ URL: ``redis://[user:password@]host[:port][/db]?prefix=cloudperf:&timeout_s=2&re
 and ``ssl_check_hostname=true|false``. Other options: ``connect_timeout_s`` (defaults to
 ``timeout_s``), ``max_connections``, ``horizon_s`` (how long rate-counter minutes are kept).
 
-Every call goes through :class:`adapters.elasticache_link.RedisLink`: socket timeouts plus an
+Every call goes through :class:`adapters.elasticache.link.RedisLink`: socket timeouts plus an
 overall deadline, bounded retries with backoff (non-idempotent commands such as INCR only when
 they cannot have reached the server), and driver errors mapped to ``CloudperfError``
 subclasses (``BackendUnavailableError`` when transient).
@@ -28,7 +28,7 @@ import anyio
 import msgspec
 from redis.asyncio import Redis
 
-from adapters.elasticache_link import RedisLink, RedisSettings, parse_redis_url
+from adapters.elasticache.link import RedisLink, RedisSettings, parse_redis_url
 from cloudperf_core.backends import redact_url
 from cloudperf_core.clock import MINUTE_MS, SystemClock, minute_start_ms, ttl_to_ms
 from cloudperf_core.errors import BackendConfigError, BackendError, InvalidSpecError

@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _runner() -> Any:
-    from cloudperf_core.runner import FpingRunner, resolve_fping_path
+    from cloudperf_core.fping.runner import FpingRunner, resolve_fping_path
 
     return FpingRunner(fping_path=resolve_fping_path(os.environ.get("CLOUDPERF_FPING")))
 
@@ -222,9 +222,9 @@ def _print_json(value: Any, out: TextIO) -> None:
 async def cmd_measure(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from cloudperf_core import service
     from cloudperf_core.backends import open_store
+    from cloudperf_core.cli.views import render_table, result_json
     from cloudperf_core.clock import SystemClock
     from cloudperf_core.stats import compute_stats_many
-    from cloudperf_core.views import render_table, result_json
 
     spec = ProbeSpec(
         targets=tuple(args.targets),
@@ -267,9 +267,9 @@ async def cmd_measure(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
 
 
 def cmd_parse(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from cloudperf_core.cli.views import render_table, result_json
     from cloudperf_core.fping.parser import parse_fping_output
     from cloudperf_core.stats import compute_stats_many
-    from cloudperf_core.views import render_table, result_json
 
     try:
         data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
@@ -292,8 +292,8 @@ def cmd_parse(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 async def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from cloudperf_core import service
     from cloudperf_core.backends import open_store
+    from cloudperf_core.cli.views import group_json, render_table
     from cloudperf_core.clock import SystemClock
-    from cloudperf_core.views import group_json, render_table
 
     since_s = None
     if args.since is not None:

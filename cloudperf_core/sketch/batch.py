@@ -2,9 +2,9 @@
 
 ``merge_groups(blobs, sizes)`` takes the serialized sketches of every window key of an ingest
 batch, laid end to end (``sizes[g]`` consecutive blobs belong to group ``g``), and returns
-each group's merged v2 bytes -- the same bytes as decoding, merging and re-encoding the group
-(:func:`cloudperf_core.aggregate.merge_many`) -- or ``None`` for a group that needs that exact
-per-group path.
+each group's merged v2 bytes -- the same bytes as decoding, merging and re-encoding the
+group (:func:`cloudperf_core.windows.aggregate.merge_many`) -- or ``None`` for a group that
+needs that exact per-group path.
 
 How: every blob is joined into one buffer and its v2 header read at computed positions
 (varints one byte column at a time), every bucket table gathered into one entry array, checked
@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from cloudperf_core import _sketch_format as fmt
+from cloudperf_core.sketch import layout as fmt
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]

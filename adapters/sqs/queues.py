@@ -15,7 +15,7 @@ SQS bodies are text, reports are bytes: a body that is valid UTF-8 made of chara
 accepts travels as is; anything else travels base64-encoded with the message attribute
 ``cloudperf-encoding=base64``. Size limits (256 KiB per message and per batch, attributes
 included) apply to the encoded size; a larger body is refused before anything is sent.
-The client layer (options, deadlines, error mapping, encoding) is ``adapters.sqs_client``.
+The client layer (options, deadlines, error mapping, encoding) is ``adapters.sqs.client``.
 
 >>> queue = await open_backend("sqs://reports?endpoint_url=http://127.0.0.1:5000&create=1",
 ...                            "reports")                               # doctest: +SKIP
@@ -30,7 +30,7 @@ from typing import Any
 
 import msgspec
 
-from adapters.sqs_client import (
+from adapters.sqs.client import (
     ENCODING_ATTRIBUTE,
     LAPSED_RECEIPT,
     SQS_MAX_BATCH_ENTRIES,

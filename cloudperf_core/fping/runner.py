@@ -104,7 +104,7 @@ class FpingRunner:
         if max_concurrency < 1 or max_targets_per_batch < 1:
             raise ValueError("max_concurrency and max_targets_per_batch must be >= 1")
         if executor is None:
-            from cloudperf_core.process import AnyioProcessExecutor
+            from cloudperf_core.fping.process import AnyioProcessExecutor
 
             executor = AnyioProcessExecutor()
         self._executor = executor

@@ -42,9 +42,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from cloudperf_core import _sketch_format as fmt
-from cloudperf_core._sketch_merge import merge_serialized
 from cloudperf_core.errors import InvalidSpecError, SketchDecodeError
+from cloudperf_core.sketch import layout as fmt
+from cloudperf_core.sketch.merge import merge_serialized
 
 __all__ = ["FORMAT_VERSION", "LatencySketch", "merge_serialized"]
 

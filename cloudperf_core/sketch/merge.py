@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from cloudperf_core import _sketch_format as fmt
 from cloudperf_core.errors import InvalidSpecError, SketchDecodeError
+from cloudperf_core.sketch import layout as fmt
 
 # Sums of bucket counts below this are exact in float64, so np.bincount(weights=) is exact.
 _EXACT_FLOAT_COUNT = 2**53

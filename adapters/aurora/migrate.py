@@ -1,4 +1,4 @@
-"""Versioned SQL migrations for the Aurora MySQL adapter (``adapters/migrations/NNNN_*.sql``).
+"""Versioned SQL migrations for the Aurora MySQL adapter (``migrations/NNNN_*.sql`` here).
 
 ``migrate`` takes a named server lock (``GET_LOCK``) so concurrent runs apply each migration
 once, applies every file whose version is above the highest recorded one, and records each
@@ -14,7 +14,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from adapters.aurora_db import Database, Tx, driver_errors, translate
+from adapters.aurora.db import Database, Tx, driver_errors, translate
 from cloudperf_core.errors import BackendConfigError, BackendUnavailableError
 
 __all__ = ["MIGRATIONS", "REQUIRED_VERSION", "migrate", "schema_version"]
@@ -48,7 +48,7 @@ def _strip_comments(sql: str) -> str:
 @lru_cache(maxsize=1)
 def _load() -> tuple[tuple[int, tuple[str, ...]], ...]:
     found: list[tuple[int, tuple[str, ...]]] = []
-    for entry in resources.files("adapters").joinpath("migrations").iterdir():
+    for entry in resources.files("adapters.aurora").joinpath("migrations").iterdir():
         match = _FILE_RE.match(entry.name)
         if not match:
             continue

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 import anyio.lowlevel
 import msgspec
 
-from cloudperf_core.aggregate import combine_all
 from cloudperf_core.clock import SystemClock
 from cloudperf_core.errors import BackendConfigError, BackendError, NotFoundError
 from cloudperf_core.models import (
@@ -33,6 +32,7 @@ from cloudperf_core.models import (
     WindowAggregate,
 )
 from cloudperf_core.ports import Clock
+from cloudperf_core.windows.aggregate import combine_all
 
 __all__ = [
     "FakeClock",

@@ -1,17 +1,17 @@
 """SQL of the Aurora MySQL adapter, as constants with ``%s`` parameters.
 
 No statement here is ever built from values: the only thing formatted into SQL is a run of
-``%s`` placeholders (see :func:`adapters.aurora_db.placeholders`) whose count matches the
+``%s`` placeholders (see :func:`adapters.aurora.db.placeholders`) whose count matches the
 list being bound. Valid on MySQL 8 / Aurora MySQL 3 and MariaDB 10.11 (``VALUES(col)`` in
 ``ON DUPLICATE KEY UPDATE`` works on both; MySQL 8.0.20+ merely deprecates it).
 """
 
 from __future__ import annotations
 
-from adapters.aurora_db import placeholders, rows_placeholders
-from cloudperf_core.window_rows import WINDOW_FIELDS
+from adapters.aurora.db import placeholders, rows_placeholders
+from adapters.window_rows import WINDOW_FIELDS
 
-# The measurements columns in WindowAggregate field order (see cloudperf_core.window_rows).
+# The measurements columns in WindowAggregate field order (see adapters.window_rows).
 WINDOW_COLUMNS = ", ".join(WINDOW_FIELDS)
 N_WINDOW_COLUMNS = len(WINDOW_FIELDS)
 # Column order of the primary key, used for row-constructor IN lists.

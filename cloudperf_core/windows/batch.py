@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from cloudperf_core import _sketch_format as fmt
 from cloudperf_core.models import TargetResult, WindowAggregate
+from cloudperf_core.sketch import layout as fmt
 
 # |RTT| below 2**26 µs (67 s) keeps squares below 2**52, so int64 sums of up to 2**10 squares
 # per result cannot overflow (and float64 holds every RTT exactly); beyond that, per result.

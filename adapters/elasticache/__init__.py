@@ -1,0 +1,33 @@
+"""ElastiCache / Redis over redis.asyncio (``redis://``, ``rediss://``).
+
+``services`` holds the cache, sessions, liveness, counters and cursors; ``link`` the
+connection pool, timeouts, retries and error mapping they share.
+"""
+
+from __future__ import annotations
+
+from adapters.elasticache.services import (
+    RedisCache,
+    RedisLivenessTracker,
+    RedisRateCounters,
+    RedisRotationCursors,
+    RedisServices,
+    RedisSessionStore,
+    RedisSettings,
+    open_backend,
+    open_redis_services,
+    parse_redis_url,
+)
+
+__all__ = [
+    "RedisCache",
+    "RedisLivenessTracker",
+    "RedisRateCounters",
+    "RedisRotationCursors",
+    "RedisServices",
+    "RedisSessionStore",
+    "RedisSettings",
+    "open_backend",
+    "open_redis_services",
+    "parse_redis_url",
+]

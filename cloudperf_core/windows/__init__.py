@@ -1,0 +1,1 @@
+"""Reports -> per (source, target, window) aggregates, their exact merge, and grouping."""
