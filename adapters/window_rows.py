@@ -26,7 +26,8 @@ def _opt_int(value: Any) -> int | None:
 
 
 def window_from_row(row: Sequence[Any]) -> WindowAggregate:
-    """A ``WINDOW_FIELDS``-ordered row as a WindowAggregate.
+    """A ``WINDOW_FIELDS``-ordered row as a WindowAggregate (``dest_location_id``, the last
+    field, may be left out of the row).
 
     Values are coerced (drivers return ``Decimal`` for big integers and ``bytearray`` or
     ``memoryview`` for blobs), so every store hands the core the same types.
@@ -46,4 +47,5 @@ def window_from_row(row: Sequence[Any]) -> WindowAggregate:
         jitter_sum_us=int(row[11]),
         jitter_pairs=int(row[12]),
         sketch=bytes(row[13]),
+        dest_location_id=_opt_int(row[14]) if len(row) > 14 else None,
     )

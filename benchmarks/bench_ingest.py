@@ -35,7 +35,7 @@ from urllib.parse import urlsplit
 import asyncmy
 
 from adapters.aurora import AuroraMeasurementStore, open_backend
-from adapters.aurora.catalog import AddressRange, Location
+from cloudperf_core.catalog import AddressRange, Location
 from benchmarks._gen import synthetic_reports
 from cloudperf_core.models import MeasurementReport
 from cloudperf_core.service import ingest_reports
@@ -109,8 +109,8 @@ async def _store(db: str) -> AuroraMeasurementStore:
     store = await open_backend(f"mysql://{auth}@{s['host']}:{s['port']}/{db}?pool_size=4", "store")
     await store.migrate()
     # A catalogue covering the targets, so ingest also resolves destination locations.
-    await store.catalog.import_locations([Location(name="bench", asn=64500, city="Lab")])
-    await store.catalog.import_ranges(
+    await store.catalog.put_locations([Location(name="bench", asn=64500, city="Lab")])
+    await store.catalog.put_ranges(
         [AddressRange(start="198.18.0.0", end="198.18.255.255", location="bench")]
     )
     return store
@@ -122,7 +122,7 @@ async def bench_store(reports: list[MeasurementReport], batch: int) -> dict[str,
         try:
             start = time.perf_counter()
             for i in range(0, len(reports), batch):
-                await ingest_reports(store, reports[i : i + batch])
+                await ingest_reports(store, reports[i : i + batch], catalog=store.catalog)
             elapsed = time.perf_counter() - start
         finally:
             await store.close()

@@ -15,10 +15,10 @@ from typing import Literal, cast
 from urllib.parse import urlsplit
 
 from cloudperf_core.errors import BackendConfigError
-from cloudperf_core.ports import Cache, JobQueue, MeasurementStore, ReportQueue
+from cloudperf_core.ports import Cache, Catalog, JobQueue, MeasurementStore, ReportQueue
 
 ENTRY_POINT_GROUP = "cloudperf.backends"
-PortName = Literal["store", "jobs", "reports", "cache"]
+PortName = Literal["store", "jobs", "reports", "cache", "catalog"]
 BackendFactory = Callable[[str, PortName], Awaitable[object]]
 
 
@@ -74,3 +74,7 @@ async def open_report_queue(url: str) -> ReportQueue:
 
 async def open_cache(url: str) -> Cache:
     return cast(Cache, await open_backend(url, "cache"))
+
+
+async def open_catalog(url: str) -> Catalog:
+    return cast(Catalog, await open_backend(url, "catalog"))

@@ -201,27 +201,84 @@ class WindowAggregate(msgspec.Struct, kw_only=True):
     jitter_sum_us: int = 0
     jitter_pairs: int = 0
     sketch: bytes = b""
+    # The catalogue location of the target when ingest (or a later retag) knew it; merging
+    # keeps the newest known value. Not part of the row's identity.
+    dest_location_id: int | None = None
 
 
 class StatsQuery(msgspec.Struct, frozen=True, kw_only=True):
-    """Which windows to merge: optional source/target filters and a time range in seconds."""
+    """Which windows a store returns: each filter ``None`` = any, a tuple = any of its values
+    (an empty tuple matches nothing); ``dest_location_ids`` matches tagged windows only;
+    time range ``[since_s, until_s)`` on the window start."""
 
     sources: tuple[str, ...] | None = None
     targets: tuple[str, ...] | None = None
+    dest_location_ids: tuple[int, ...] | None = None
     since_s: int | None = None
     until_s: int | None = None
 
 
-GroupBy = Literal["pair", "target", "source", "overall"]
+class DataPresence(msgspec.Struct, kw_only=True):
+    """What has windows in a time range: sources, tagged destination locations, and the
+    number of distinct (source, target) pairs."""
+
+    sources: list[str] = msgspec.field(default_factory=list)
+    dest_location_ids: list[int] = msgspec.field(default_factory=list)
+    pairs: int = 0
+
+
+class PlaceQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """Which windows to merge, by place: ``service.query_stats``'s question.
+
+    Sources: ``probes`` (probe ids, the windows' ``source``) and/or ``probe_locations``
+    (location names of the probes). Destinations: ``targets`` (addresses), ``locations``
+    (names), ``cities`` (``CC/City``), ``asns``, ``countries`` (codes), ``groups`` (names).
+    ``None`` = any; a tuple = any of its values; several filters = all of them.
+    """
+
+    probes: tuple[str, ...] | None = None
+    probe_locations: tuple[str, ...] | None = None
+    targets: tuple[str, ...] | None = None
+    locations: tuple[str, ...] | None = None
+    cities: tuple[str, ...] | None = None
+    asns: tuple[int, ...] | None = None
+    countries: tuple[str, ...] | None = None
+    groups: tuple[str, ...] | None = None
+    since_s: int | None = None
+    until_s: int | None = None
+
+
+SourceDim = Literal["probe", "probe_location", "none"]
+DestDim = Literal["target", "location", "city", "asn", "country", "group", "none"]
+GroupBy = Literal[
+    "pair", "source", "target", "location", "city", "asn", "country", "group", "overall"
+]
+
+
+class Grouping(msgspec.Struct, frozen=True, kw_only=True):
+    """One group per (source key, destination key); ``none`` merges that side into one."""
+
+    source: SourceDim = "none"
+    dest: DestDim = "none"
 
 
 class GroupStats(msgspec.Struct, kw_only=True):
-    """Merged stats of one group (``source``/``target`` set as the grouping requires)."""
+    """Merged stats of one group.
+
+    ``source`` / ``dest`` are the group's keys (``None`` when that side is not grouped, or
+    for windows the dimension does not know, e.g. an untagged target grouped by country):
+    probe id or probe location name; target address, location name, ``CC/City``,
+    ``AS<n>``, country code or group name. ``source_name`` / ``dest_name`` are the
+    human-readable names where the catalogue has them (probe name; city, ASN or country
+    name).
+    """
 
     source: str | None
-    target: str | None
+    dest: str | None
     stats: LatencyStats
     windows: int = 0
+    source_name: str | None = None
+    dest_name: str | None = None
 
 
 class ReportWindows(msgspec.Struct, kw_only=True):

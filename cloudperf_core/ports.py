@@ -6,11 +6,24 @@ an adapter against its port where the two are wired (``backends.py``, tests, Lam
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
+from cloudperf_core.catalog import (
+    AddressRange,
+    CatalogStatus,
+    DiscoverySweep,
+    Group,
+    Location,
+    LocationFilter,
+    Probe,
+    ReachableAddress,
+    Settings,
+    User,
+)
 from cloudperf_core.models import (
     AnyJob,
+    DataPresence,
     IngestOutcome,
     LeasedJob,
     ProcessResult,
@@ -36,7 +49,21 @@ class MeasurementStore(Protocol):
         ...
 
     async def fetch_windows(self, query: StatsQuery) -> list[WindowAggregate]:
-        """Window rows matching the query's sources, targets and [since_s, until_s)."""
+        """Window rows matching the query's sources, targets, destination location ids and
+        [since_s, until_s), ordered by (source, target, window_start_s, window_s)."""
+        ...
+
+    async def untagged_targets(self, *, after: str | None = None, limit: int = 1000) -> list[str]:
+        """Targets (sorted, each once, greater than ``after``) with windows lacking a
+        destination location: what a retag after a catalogue import looks up."""
+        ...
+
+    async def tag_targets(self, locations: Mapping[str, int]) -> int:
+        """Set ``dest_location_id`` on the untagged windows of each target; returns rows set."""
+        ...
+
+    async def data_presence(self, since_s: int | None, until_s: int | None) -> DataPresence:
+        """Which sources and destination locations have windows starting in [since, until)."""
         ...
 
     async def close(self) -> None: ...
@@ -197,5 +224,138 @@ class RotationCursors(Protocol):
         ...
 
     async def reset(self, source: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class Places(Protocol):
+    """Locations, address ranges and groups: where addresses are.
+
+    List methods return at most ``limit`` (1..10000) items in a fixed order and continue
+    after the key given as ``after`` (keyset pagination: the last item's name, start
+    address, ...). Unknown names raise NotFoundError; invalid values InvalidSpecError.
+    """
+
+    async def put_locations(self, locations: Sequence[Location]) -> dict[str, int]:
+        """Insert or update locations by name; returns name -> location_id."""
+        ...
+
+    async def get_location(self, name: str) -> Location | None: ...
+
+    async def locations_by_id(self, location_ids: Collection[int]) -> dict[int, Location]:
+        """The locations with these ids (unknown ids are absent)."""
+        ...
+
+    async def list_locations(self, *, after: str | None = None, limit: int = 100) -> list[Location]:
+        """Locations ordered by name."""
+        ...
+
+    async def find_locations(self, where: LocationFilter) -> list[Location]:
+        """Every location matching the filter, ordered by name (no limit: a query's scope)."""
+        ...
+
+    async def search(
+        self, text: str, *, after: str | None = None, limit: int = 20
+    ) -> list[Location]:
+        """Locations (by name) whose name, ``AS<n>``, ASN name, country code or name, or city
+        contain every word of ``text``, case-insensitively; a blank text finds nothing."""
+        ...
+
+    async def put_ranges(self, ranges: Sequence[AddressRange]) -> int:
+        """Insert or update ranges by start address (their locations must exist)."""
+        ...
+
+    async def list_ranges(
+        self, *, location: str | None = None, after: str | None = None, limit: int = 100
+    ) -> list[AddressRange]:
+        """Ranges (of one location, or all) ordered by IP version, then start address."""
+        ...
+
+    async def locate(self, address: str) -> Location | None:
+        """The location whose range holds ``address`` (InvalidSpecError if not an address)."""
+        ...
+
+    async def locate_many(self, addresses: Sequence[str]) -> dict[str, Location]:
+        """address -> location for each given string that is an address in a known range
+        (others, hostnames included, are absent); one round trip per few hundred."""
+        ...
+
+    async def list_groups(self) -> list[Group]:
+        """Every group, ordered by name."""
+        ...
+
+    async def get_group(self, name: str) -> Group | None: ...
+
+    async def set_group(self, group: Group) -> None:
+        """Create or replace the group with exactly these locations."""
+        ...
+
+    async def delete_group(self, name: str) -> bool:
+        """Remove the group; False if there was none."""
+        ...
+
+
+class Discovery(Protocol):
+    """Which ranges need a sweep, and what sweeps found (4-round history per address)."""
+
+    async def record_sweep(self, sweep: DiscoverySweep) -> bool:
+        """Age the tracked addresses of the swept range by one round (``next_history``), add
+        the found ones, forget those reaching 0, and mark overlapping ranges checked at
+        ``at_ms`` -- all in one transaction with the sweep's report id. False (and nothing
+        changed) when that report id was recorded before."""
+        ...
+
+    async def ranges_due(self, *, checked_before_ms: int, limit: int = 100) -> list[AddressRange]:
+        """Ranges neither swept nor queued since ``checked_before_ms``, least recently
+        swept first (never-swept first of all)."""
+        ...
+
+    async def mark_ranges_queued(self, starts: Sequence[str], at_ms: int) -> None:
+        """Note that discovery of the ranges starting at ``starts`` was queued at ``at_ms``."""
+        ...
+
+    async def reachable_addresses(
+        self, location: str, *, after: str | None = None, limit: int = 100
+    ) -> list[ReachableAddress]:
+        """Tracked addresses inside the location's ranges, by IP version then address."""
+        ...
+
+
+class Directory(Protocol):
+    """Probes, users and global settings (hashes only; the core does the hashing)."""
+
+    async def put_probe(self, probe: Probe) -> None:
+        """Create or replace the probe (every field as given)."""
+        ...
+
+    async def get_probe(self, probe_id: str) -> Probe | None: ...
+
+    async def list_probes(self, *, after: str | None = None, limit: int = 100) -> list[Probe]:
+        """Probes ordered by id."""
+        ...
+
+    async def touch_probe(self, probe_id: str, at_ms: int) -> None:
+        """Move last-seen to ``at_ms`` (never back); NotFoundError for an unknown probe."""
+        ...
+
+    async def put_user(self, user: User) -> None: ...
+
+    async def get_user(self, name: str) -> User | None: ...
+
+    async def list_users(self, *, after: str | None = None, limit: int = 100) -> list[User]: ...
+
+    async def delete_user(self, name: str) -> bool: ...
+
+    async def get_settings(self) -> Settings: ...
+
+    async def put_settings(self, settings: Settings) -> None: ...
+
+
+class Catalog(Places, Discovery, Directory, Protocol):
+    """The catalogue: places, discovery and the directory, plus its sizes."""
+
+    async def status(self, *, fresh_since_ms: int) -> CatalogStatus:
+        """Counts of everything; ranges swept at or after ``fresh_since_ms`` are fresh."""
+        ...
 
     async def close(self) -> None: ...

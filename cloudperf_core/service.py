@@ -1,7 +1,8 @@
-"""Use-cases: measure, ingest reports, drain the report queue, query merged stats.
+"""Use-cases: measure, ingest reports, drain the report queue, query merged stats by place,
+retag windows after a catalogue import.
 
-They await ports only (store, queue, runner, clock) and hold no state of their own, so the CLI,
-the Lambda entrypoints and tests wire them to whichever adapters they like.
+They await ports only (store, catalogue, queue, runner, clock) and hold no state of their own,
+so the CLI, the Lambda entrypoints and tests wire them to whichever adapters they like.
 """
 
 from __future__ import annotations
@@ -14,18 +15,28 @@ from typing import Protocol
 
 import msgspec
 
-from cloudperf_core.errors import BackendUnavailableError, CloudperfError, ReportRejectedError
+from cloudperf_core.catalog import MAX_PAGE, LocationFilter, Probe
+from cloudperf_core.errors import (
+    BackendUnavailableError,
+    CloudperfError,
+    InvalidSpecError,
+    ReportRejectedError,
+)
 from cloudperf_core.models import (
     GroupBy,
+    Grouping,
     GroupStats,
     IngestOutcome,
     MeasurementReport,
+    PlaceQuery,
     ProbeSpec,
+    ReportWindows,
     StatsQuery,
     TargetResult,
+    WindowAggregate,
 )
-from cloudperf_core.ports import Clock, MeasurementStore, ReportQueue
-from cloudperf_core.windows import aggregate
+from cloudperf_core.ports import Catalog, Clock, MeasurementStore, Places, ReportQueue
+from cloudperf_core.windows import aggregate, group
 
 log = logging.getLogger(__name__)
 
@@ -179,11 +190,50 @@ async def ingest_reports(
     reports: Sequence[MeasurementReport],
     *,
     window_s: int = DEFAULT_WINDOW_S,
+    catalog: Places | None = None,
 ) -> IngestOutcome:
-    """Validate reports and write their window aggregates, idempotently by report id."""
+    """Validate reports and write their window aggregates, idempotently by report id.
+
+    With a ``catalog``, each window is tagged with its target's location (one batched
+    ``locate_many``), so queries can group it by place at once.
+    """
     for report in reports:
         validate_report(report)
-    return await store.ingest(aggregate.windows_for_reports(reports, window_s))
+    batch = aggregate.windows_for_reports(reports, window_s)
+    if catalog is not None:
+        await tag_windows(catalog, batch)
+    return await store.ingest(batch)
+
+
+async def tag_windows(catalog: Places, batch: Sequence[ReportWindows]) -> None:
+    """Set ``dest_location_id`` on every window whose target the catalogue can locate."""
+    targets = list(dict.fromkeys(w.target for report in batch for w in report.windows))
+    if not targets:
+        return
+    found = await catalog.locate_many(targets)
+    for report in batch:
+        for window in report.windows:
+            location = found.get(window.target)
+            if location is not None:
+                window.dest_location_id = location.location_id
+
+
+async def retag(store: MeasurementStore, catalog: Places, *, batch_size: int = 1000) -> int:
+    """Tag the windows stored before their targets were in the catalogue (run it after an
+    import of ranges); returns how many window rows were tagged."""
+    tagged = 0
+    after: str | None = None
+    while True:
+        targets = await store.untagged_targets(after=after, limit=batch_size)
+        if not targets:
+            return tagged
+        found = await catalog.locate_many(targets)
+        ids = {t: loc.location_id for t, loc in found.items() if loc.location_id is not None}
+        if ids:
+            tagged += await store.tag_targets(ids)
+        if len(targets) < batch_size:
+            return tagged
+        after = targets[-1]
 
 
 async def process_report_batch(
@@ -193,6 +243,7 @@ async def process_report_batch(
     max_messages: int = 10,
     visibility_s: float = 30,
     window_s: int = DEFAULT_WINDOW_S,
+    catalog: Places | None = None,
 ) -> BatchResult:
     """Take one batch off the report queue, ingest it, ack what is stored, release the rest.
 
@@ -213,7 +264,9 @@ async def process_report_batch(
             bad.append(msg.receipt)
     if good:
         try:
-            outcome = await ingest_reports(store, [r for _, r in good], window_s=window_s)
+            outcome = await ingest_reports(
+                store, [r for _, r in good], window_s=window_s, catalog=catalog
+            )
         except CloudperfError as exc:
             # Leave them for redelivery; the store wrote all or nothing.
             log.warning("ingest of %d reports failed: %s", len(good), exc)
@@ -234,8 +287,84 @@ async def process_report_batch(
 
 
 async def query_stats(
-    store: MeasurementStore, query: StatsQuery, group_by: GroupBy = "pair"
+    store: MeasurementStore,
+    query: PlaceQuery | StatsQuery,
+    group_by: GroupBy | Grouping = "pair",
+    *,
+    catalog: Catalog | None = None,
 ) -> list[GroupStats]:
-    """Merged stats per group over the query's windows (sketches merged, never averaged)."""
-    windows = await store.fetch_windows(query)
-    return aggregate.group_stats(windows, group_by)
+    """Merged stats per group of the windows the query selects (sketches merged, never
+    averaged): the one entry for every question "how fast from here to there".
+
+    Place filters (probe locations, locations, cities, ASNs, countries, groups) and place
+    groupings need the ``catalog``; without one they raise InvalidSpecError. Groupings:
+    :data:`cloudperf_core.windows.group.GROUPINGS` or any :class:`Grouping`.
+    """
+    grouping = group.grouping_for(group_by)
+    if group.needs_places(grouping) and catalog is None:
+        raise InvalidSpecError(f"grouping by {grouping.source} x {grouping.dest} needs a catalogue")
+    store_query = query if isinstance(query, StatsQuery) else await _store_query(query, catalog)
+    windows = await store.fetch_windows(store_query)
+    places = None if catalog is None else await _place_index(catalog, windows, grouping)
+    return group.group_windows(windows, grouping, places)
+
+
+async def _store_query(query: PlaceQuery, catalog: Catalog | None) -> StatsQuery:
+    """The store-level filter of a place query: probe ids and destination location ids."""
+    where = LocationFilter(
+        names=query.locations,
+        countries=query.countries,
+        cities=query.cities,
+        asns=query.asns,
+        groups=query.groups,
+    )
+    if catalog is None:
+        if query.probe_locations is not None or not where.is_everything():
+            raise InvalidSpecError("filtering by place needs a catalogue")
+        return StatsQuery(
+            sources=query.probes,
+            targets=query.targets,
+            since_s=query.since_s,
+            until_s=query.until_s,
+        )
+    sources = query.probes
+    if query.probe_locations is not None:
+        wanted = set(query.probe_locations)
+        there = [p.probe_id for p in await all_probes(catalog) if p.location in wanted]
+        sources = tuple(there) if sources is None else tuple(s for s in sources if s in there)
+    dest_ids: tuple[int, ...] | None = None
+    if not where.is_everything():
+        found = await catalog.find_locations(where)
+        dest_ids = tuple(loc.location_id for loc in found if loc.location_id is not None)
+    return StatsQuery(
+        sources=sources,
+        targets=query.targets,
+        dest_location_ids=dest_ids,
+        since_s=query.since_s,
+        until_s=query.until_s,
+    )
+
+
+async def _place_index(
+    catalog: Catalog, windows: Sequence[WindowAggregate], grouping: Grouping
+) -> group.PlaceIndex:
+    ids = {w.dest_location_id for w in windows if w.dest_location_id is not None}
+    located = grouping.dest in ("location", "city", "asn", "country", "group")
+    locations = await catalog.locations_by_id(ids) if located and ids else {}
+    probes = {p.probe_id: p for p in await all_probes(catalog)} if grouping.source != "none" else {}
+    groups_of = (
+        group.groups_by_location((g.name, g.locations) for g in await catalog.list_groups())
+        if grouping.dest == "group"
+        else {}
+    )
+    return group.PlaceIndex(locations=locations, probes=probes, groups_of=groups_of)
+
+
+async def all_probes(catalog: Catalog) -> list[Probe]:
+    """Every probe, page by page."""
+    out: list[Probe] = []
+    while True:
+        page = await catalog.list_probes(after=out[-1].probe_id if out else None, limit=MAX_PAGE)
+        out.extend(page)
+        if len(page) < MAX_PAGE:
+            return out

@@ -1,8 +1,8 @@
 """Aurora MySQL / MySQL 8 / MariaDB 10.11 over asyncmy (``mysql://``): store and catalogue.
 
-``store`` (MeasurementStore), ``catalog`` (catalogue, grouped queries), ``db`` (pool,
-transactions, retries, error mapping), ``migrate`` (versioned ``migrations/*.sql``),
-``retention`` (roll-ups), ``rows``/``sql``/``catalog_sql`` (statements as constants).
+``store`` (MeasurementStore, retention), ``catalog`` (Catalog), ``db`` (pool, transactions,
+retries, error mapping), ``migrate`` (versioned ``migrations/*.sql``), ``retention``
+(roll-ups), ``rows``/``sql``/``catalog_sql`` (statements as constants).
 """
 
 from __future__ import annotations

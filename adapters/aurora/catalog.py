@@ -1,356 +1,307 @@
-"""Catalogue and queries beyond the MeasurementStore port, for the Aurora MySQL adapter.
+"""The Catalog port over Aurora MySQL / MySQL 8 / MariaDB 10.11 (schema: migrations 0001-0002).
 
-Locations and address ranges (imported in multi-row statements), address -> location,
-search by ASN or name, the 4-round discovery history, probes and users (hashes only: the core
-hashes, this stores the string), location groups, stats grouped by destination ASN / city /
-location, and retention (:mod:`adapters.aurora.retention`).
+Imports are multi-row statements (1000 rows each); ``locate_many`` is one UNION ALL of
+indexed probes per few hundred addresses; every method is one transaction through
+:meth:`adapters.aurora.db.Database.run` (retries on transient errors, driver errors mapped).
+The discovery history rule runs as SQL (``catalog_sql``: shift, upsert found with bit 3,
+delete zeros), the same rule as :func:`cloudperf_core.catalog.sweep_histories`.
+
+>>> catalog = await open_backend("mysql://root@127.0.0.1/cloudperf", "catalog")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Literal
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING, Any
 
-import msgspec
-
-from adapters.aurora import catalog_sql as csql
-from adapters.aurora import sql
-from adapters.aurora.db import Database, Tx
-from adapters.aurora.retention import RetentionPolicy, RetentionResult, apply_retention
-from adapters.window_rows import window_from_row
+from adapters.aurora import catalog_sql as q
+from adapters.aurora.db import Tx
+from adapters.aurora.directory import CHUNK_ROWS, AuroraDirectory, location_ids
+from adapters.aurora.rows import chunks
+from adapters.aurora.sql import in_list, union_all, values_rows
+from adapters.catalog_rows import (
+    after_address,
+    city_matches,
+    location_from_row,
+    location_params,
+    packed,
+    range_from_row,
+    status_from_counts,
+    unpacked,
+)
+from cloudperf_core.catalog import (
+    AddressRange,
+    CatalogStatus,
+    DiscoverySweep,
+    Group,
+    Location,
+    LocationFilter,
+    ReachableAddress,
+    check_limit,
+    checked_group,
+    checked_location,
+    checked_sweep,
+    like_pattern,
+    range_bounds,
+    search_terms,
+)
 from cloudperf_core.errors import InvalidSpecError
-from cloudperf_core.models import LatencyStats, WindowAggregate
-from cloudperf_core.windows.aggregate import summarize
 
-__all__ = [
-    "AddressRange",
-    "AuroraCatalog",
-    "DestGroupBy",
-    "DestGroupStats",
-    "Location",
-    "Probe",
-    "User",
-]
+__all__ = ["AuroraCatalog"]
 
-DestGroupBy = Literal["pair", "asn", "city", "location", "overall"]
-_CHUNK_ROWS = 1000
-_HISTORY_NEW = 0b1000
+_LOCATE_CHUNK = 300
 
 
-class Location(msgspec.Struct, kw_only=True):
-    """A place addresses belong to; ``name`` is unique (e.g. ``AS13335 Sydney``)."""
+class AuroraCatalog(AuroraDirectory):
+    """:class:`~cloudperf_core.ports.Catalog` (and Migratable) over a :class:`Database`:
+    places and discovery here, probes, users and settings in :class:`AuroraDirectory`.
 
-    name: str
-    country: str | None = None
-    city: str | None = None
-    asn: int | None = None
-    latitude: float | None = None
-    longitude: float | None = None
-    location_id: int | None = None
+    ``AuroraMeasurementStore.catalog`` shares the store's pool; ``open_backend(url,
+    "catalog")`` opens one with its own pool.
+    """
 
+    # --- locations -------------------------------------------------------------------------
 
-class AddressRange(msgspec.Struct, frozen=True, kw_only=True):
-    """An inclusive IPv4 or IPv6 range ``start``..``end`` belonging to ``location``."""
-
-    start: str
-    end: str
-    location: str
-
-
-class Probe(msgspec.Struct, kw_only=True):
-    probe_id: str
-    token_hash: str
-    role: str
-    location: str | None = None
-    last_seen_s: int | None = None
-
-
-class User(msgspec.Struct, kw_only=True):
-    user_name: str
-    password_hash: str
-    role: str
-
-
-class DestGroupStats(msgspec.Struct, kw_only=True):
-    """Merged stats of one group; ``key`` is the target, ``AS<n>``, ``CC/City``, location."""
-
-    source: str | None
-    key: str | None
-    stats: LatencyStats
-    windows: int = 0
-
-
-def _packed(text: str) -> tuple[int, bytes]:
-    try:
-        addr = ipaddress.ip_address(text)
-    except ValueError as exc:
-        raise InvalidSpecError(f"not an IP address: {text!r}") from exc
-    return addr.version, addr.packed
-
-
-def _location(row: Sequence[Any]) -> Location:
-    return Location(
-        location_id=int(row[0]),
-        name=row[1],
-        country=row[2],
-        city=row[3],
-        asn=None if row[4] is None else int(row[4]),
-        latitude=row[5],
-        longitude=row[6],
-    )
-
-
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-class AuroraCatalog:
-    """Everything the catalogue, the API and the scheduler need besides window ingest."""
-
-    def __init__(self, db: Database, require_schema: Callable[[], Awaitable[None]]) -> None:
-        self._db = db
-        self._require_schema = require_schema
-
-    async def _run(self, what: str, body: Callable[[Tx], Awaitable[Any]], write: bool) -> Any:
-        await self._require_schema()
-        return await self._db.run(what, body, write=write)
-
-    # --- locations and ranges --------------------------------------------------------------
-
-    async def import_locations(self, locations: Sequence[Location]) -> dict[str, int]:
-        """Insert or update locations by name; returns name -> location_id."""
+    async def put_locations(self, locations: Sequence[Location]) -> dict[str, int]:
+        rows = [location_params(checked_location(loc)) for loc in locations]
 
         async def body(cur: Tx) -> dict[str, int]:
-            for i in range(0, len(locations), _CHUNK_ROWS):
-                chunk = locations[i : i + _CHUNK_ROWS]
-                params = [
-                    v
-                    for loc in chunk
-                    for v in (loc.name, loc.country, loc.city, loc.asn, loc.latitude, loc.longitude)
-                ]
-                await cur.execute(sql.values_rows(csql.UPSERT_LOCATIONS, len(chunk), 6), params)
-            return await _location_ids(cur, [loc.name for loc in locations])
+            for chunk in chunks(rows, CHUNK_ROWS):
+                stmt = values_rows(q.UPSERT_LOCATIONS, len(chunk), 9)
+                await cur.execute(stmt, [v for row in chunk for v in row])
+            return await location_ids(cur, [r[0] for r in rows])
 
-        return dict(await self._run("import locations", body, write=True))
+        return await self._run("import locations", body, write=True) if rows else {}
 
-    async def import_ranges(self, ranges: Sequence[AddressRange]) -> int:
-        """Insert or update address ranges (their locations must exist); returns the count."""
-        packed = []
-        for r in ranges:
-            (v1, start), (v2, end) = _packed(r.start), _packed(r.end)
-            if v1 != v2 or start > end:
-                raise InvalidSpecError(f"bad range {r.start}..{r.end}")
-            packed.append((v1, start, end, r.location))
+    async def get_location(self, name: str) -> Location | None:
+        rows = await self._rows("get location", q.GET_LOCATION, (name,))
+        return location_from_row(rows[0]) if rows else None
+
+    async def locations_by_id(self, location_ids: Collection[int]) -> dict[int, Location]:
+        ids = sorted(set(location_ids))
+
+        async def body(cur: Tx) -> dict[int, Location]:
+            out: dict[int, Location] = {}
+            for chunk in chunks(ids, CHUNK_ROWS):
+                await cur.execute(in_list(q.LOCATIONS_BY_ID, len(chunk)), list(chunk))
+                out.update((int(r[0]), location_from_row(r)) for r in await cur.fetchall())
+            return out
+
+        return await self._run("locations by id", body, write=False) if ids else {}
+
+    async def list_locations(self, *, after: str | None = None, limit: int = 100) -> list[Location]:
+        rows = await self._rows(
+            "list locations", q.LIST_LOCATIONS, (after or "", check_limit(limit))
+        )
+        return [location_from_row(r) for r in rows]
+
+    async def find_locations(self, where: LocationFilter) -> list[Location]:
+        if where.is_nothing():
+            return []
+        stmt, params = q.FIND_LOCATIONS, list[Any]()
+        countries = None if where.countries is None else [c.upper() for c in where.countries]
+        cities = None if where.cities is None else [c.split("/", 1)[-1] for c in where.cities]
+        for values, clause in (
+            (where.names, q.AND_NAME_IN),
+            (countries, q.AND_COUNTRY_IN),
+            (cities, q.AND_CITY_IN),
+            (where.asns, q.AND_ASN_IN),
+            (where.groups, q.AND_GROUP_IN),
+        ):
+            if values is not None:
+                stmt += in_list(clause, len(values))
+                params.extend(values)
+        rows = await self._rows("find locations", stmt + q.ORDER_BY_NAME, params)
+        return [loc for loc in map(location_from_row, rows) if city_matches(loc, where.cities)]
+
+    async def search(
+        self, text: str, *, after: str | None = None, limit: int = 20
+    ) -> list[Location]:
+        check_limit(limit)
+        terms = search_terms(text)
+        if not terms:
+            return []
+        stmt = q.SEARCH + q.AND_SEARCH_TERM * len(terms) + q.ORDER_BY_NAME_LIMIT
+        params = [after or "", *(like_pattern(t) for t in terms), limit]
+        return [location_from_row(r) for r in await self._rows("search", stmt, params)]
+
+    # --- ranges ----------------------------------------------------------------------------
+
+    async def put_ranges(self, ranges: Sequence[AddressRange]) -> int:
+        checked = [(range_bounds(r.start, r.end), r.location) for r in ranges]
 
         async def body(cur: Tx) -> int:
-            ids = await _location_ids(cur, list({p[3] for p in packed}))
-            missing = {p[3] for p in packed} - ids.keys()
-            if missing:
-                raise InvalidSpecError(f"unknown locations: {sorted(missing)[:5]}")
-            for i in range(0, len(packed), _CHUNK_ROWS):
-                chunk = packed[i : i + _CHUNK_ROWS]
-                params = [v for (ver, s, e, name) in chunk for v in (ver, s, e, ids[name])]
-                await cur.execute(sql.values_rows(csql.UPSERT_RANGES, len(chunk), 4), params)
-            return len(packed)
+            ids = await location_ids(cur, {name for _, name in checked})
+            for chunk in chunks(checked, CHUNK_ROWS):
+                params = [
+                    v
+                    for (ver, lo, hi), name in chunk
+                    for v in (ver, lo.packed, hi.packed, ids[name])
+                ]
+                await cur.execute(values_rows(q.UPSERT_RANGES, len(chunk), 4), params)
+            return len(checked)
 
-        return int(await self._run("import ranges", body, write=True))
+        return await self._run("import ranges", body, write=True) if checked else 0
+
+    async def list_ranges(
+        self, *, location: str | None = None, after: str | None = None, limit: int = 100
+    ) -> list[AddressRange]:
+        check_limit(limit)
+        stmt, params = q.LIST_RANGES, list[Any](after_address(after))
+        if location is not None:
+            stmt += q.AND_RANGE_OF_LOCATION
+            params.append(location)
+        params.append(limit)
+        return [
+            range_from_row(r)
+            for r in await self._rows("list ranges", stmt + q.ORDER_RANGES, params)
+        ]
 
     async def locate(self, address: str) -> Location | None:
-        """The location whose range contains ``address``, or ``None``."""
-        version, packed = _packed(address)
+        packed(address)  # InvalidSpecError for a non-address, as the port says
+        return (await self.locate_many([address])).get(address)
 
-        async def body(cur: Tx) -> Location | None:
-            await cur.execute(csql.LOCATE, (version, packed))
-            row = await cur.fetchone()
-            return _location(row) if row is not None and packed <= bytes(row[7]) else None
+    async def locate_many(self, addresses: Sequence[str]) -> dict[str, Location]:
+        keys: list[tuple[str, tuple[int, bytes]]] = []
+        for text in dict.fromkeys(addresses):
+            try:
+                keys.append((text, packed(text)))
+            except InvalidSpecError:
+                continue  # a hostname is never in a range
 
-        result: Location | None = await self._run("locate", body, write=False)
-        return result
+        async def body(cur: Tx) -> dict[str, Location]:
+            found: dict[str, Location] = {}
+            for chunk in chunks(keys, _LOCATE_CHUNK):
+                params = [v for _, (ver, addr) in chunk for v in (ver, addr, ver, addr)]
+                await cur.execute(union_all(q.LOCATE_ONE, len(chunk)), params)
+                hits = {(int(r[0]), bytes(r[1])): r for r in await cur.fetchall()}
+                for text, key in chunk:
+                    row = hits.get(key)
+                    if row is not None and key[1] <= bytes(row[2]):
+                        found[text] = location_from_row(row[3:])
+            return found
 
-    async def search_locations(
-        self, *, asn: int | None = None, name: str | None = None, limit: int = 100
-    ) -> list[Location]:
-        """Locations with this ASN and/or whose name contains ``name`` (case-sensitive)."""
-        stmt, params = csql.SELECT_LOCATIONS, list[Any]()
-        if asn is not None:
-            stmt += csql.AND_ASN
-            params.append(asn)
-        if name is not None:
-            stmt += csql.AND_NAME_LIKE
-            params.append(f"%{_like_escape(name)}%")
-        stmt += csql.ORDER_LOCATIONS
-        params.append(limit)
+        return await self._run("locate", body, write=False) if keys else {}
 
-        async def body(cur: Tx) -> list[Location]:
-            await cur.execute(stmt, params)
-            return [_location(r) for r in await cur.fetchall()]
+    # --- groups ----------------------------------------------------------------------------
 
-        return list(await self._run("search locations", body, write=False))
+    async def list_groups(self) -> list[Group]:
+        async def body(cur: Tx) -> list[Group]:
+            await cur.execute(q.LIST_GROUPS)
+            members: dict[str, list[str]] = {r[0]: [] for r in await cur.fetchall()}
+            await cur.execute(q.ALL_MEMBERS)
+            for group_name, location in await cur.fetchall():
+                members[group_name].append(location)
+            return [Group(name=n, locations=tuple(locs)) for n, locs in members.items()]
 
-    async def set_group(self, group_name: str, location_names: Sequence[str]) -> None:
-        """Make ``group_name`` hold exactly these locations."""
+        return await self._run("list groups", body, write=False)
+
+    async def get_group(self, name: str) -> Group | None:
+        async def body(cur: Tx) -> Group | None:
+            await cur.execute(q.GET_GROUP, (name,))
+            if await cur.fetchone() is None:
+                return None
+            await cur.execute(q.MEMBERS, (name,))
+            return Group(name=name, locations=tuple(r[0] for r in await cur.fetchall()))
+
+        return await self._run("get group", body, write=False)
+
+    async def set_group(self, group: Group) -> None:
+        group = checked_group(group)
 
         async def body(cur: Tx) -> None:
-            ids = await _location_ids(cur, location_names)
-            await cur.execute(csql.DELETE_GROUP, (group_name,))
-            if ids:
-                params = [v for lid in ids.values() for v in (group_name, lid)]
-                await cur.execute(sql.values_rows(csql.INSERT_GROUP, len(ids), 2), params)
+            ids = await location_ids(cur, group.locations)
+            await cur.execute(q.INSERT_GROUP, (group.name,))
+            await cur.execute(q.DELETE_MEMBERS, (group.name,))
+            for chunk in chunks(list(ids.values()), CHUNK_ROWS):
+                params = [v for lid in chunk for v in (group.name, lid)]
+                await cur.execute(values_rows(q.INSERT_MEMBERS, len(chunk), 2), params)
 
         await self._run("set group", body, write=True)
 
-    async def group_locations(self, group_name: str) -> list[str]:
-        async def body(cur: Tx) -> list[str]:
-            await cur.execute(csql.SELECT_GROUP, (group_name,))
-            return [r[0] for r in await cur.fetchall()]
+    async def delete_group(self, name: str) -> bool:
+        async def body(cur: Tx) -> bool:
+            await cur.execute(q.DELETE_MEMBERS, (name,))
+            return int(await cur.execute(q.DELETE_GROUP, (name,))) > 0
 
-        return list(await self._run("group", body, write=False))
+        return await self._run("delete group", body, write=True)
 
     # --- discovery -------------------------------------------------------------------------
 
-    async def record_discovery(
-        self, start: str, end: str, found: Sequence[str], now_s: int
-    ) -> None:
-        """One discovery round over ``start``..``end``: shift every known address's history
-        and set the newest bit for the ones found (1000b new, 1111b stable); drop zeros."""
-        (version, lo), (_, hi) = _packed(start), _packed(end)
-        seen = [_packed(a) for a in dict.fromkeys(found)]
+    async def record_sweep(self, sweep: DiscoverySweep) -> bool:
+        version, lo, hi, found = checked_sweep(sweep)
+        span = (version, lo.packed, hi.packed)
+
+        async def body(cur: Tx) -> bool:
+            await cur.execute(q.SWEEP_SEEN, (sweep.report_id,))
+            if await cur.fetchone() is not None:
+                return False
+            # A concurrent recorder of the same id fails on this insert's key and retries.
+            await cur.execute(q.INSERT_SWEEP, (sweep.report_id, sweep.at_ms))
+            await cur.execute(q.SHIFT_HISTORY, span)
+            for chunk in chunks(found, CHUNK_ROWS):
+                params = [v for a in chunk for v in (version, a.packed, 0b1000, sweep.at_ms)]
+                await cur.execute(values_rows(q.UPSERT_FOUND, len(chunk), 4), params)
+            await cur.execute(q.FORGET_SILENT, span)
+            at = sweep.at_ms
+            await cur.execute(q.TOUCH_RANGES, (at, at, version, hi.packed, lo.packed))
+            return True
+
+        return await self._run("record sweep", body, write=True)
+
+    async def ranges_due(self, *, checked_before_ms: int, limit: int = 100) -> list[AddressRange]:
+        params = (checked_before_ms, checked_before_ms, check_limit(limit))
+        return [range_from_row(r) for r in await self._rows("ranges due", q.RANGES_DUE, params)]
+
+    async def mark_ranges_queued(self, starts: Sequence[str], at_ms: int) -> None:
+        by_version: dict[int, set[bytes]] = {}
+        for version, addr in map(packed, starts):
+            by_version.setdefault(version, set()).add(addr)
 
         async def body(cur: Tx) -> None:
-            await cur.execute(csql.SHIFT_HISTORY, (version, lo, hi))
-            for i in range(0, len(seen), _CHUNK_ROWS):
-                chunk = seen[i : i + _CHUNK_ROWS]
-                params = [v for (ver, a) in chunk for v in (ver, a, _HISTORY_NEW, now_s)]
-                await cur.execute(sql.values_rows(csql.UPSERT_SEEN, len(chunk), 4), params)
-            await cur.execute(csql.DELETE_DEAD, (version, lo, hi))
-            await cur.execute(csql.TOUCH_RANGES, (now_s, version, lo, hi))
+            for version, addrs in by_version.items():
+                for chunk in chunks(sorted(addrs), CHUNK_ROWS):
+                    await cur.execute(in_list(q.MARK_QUEUED, len(chunk)), [at_ms, version, *chunk])
 
-        await self._run("record discovery", body, write=True)
+        if by_version:
+            await self._run("mark ranges queued", body, write=True)
 
-    async def reachable(self, start: str, end: str) -> dict[str, int]:
-        """address -> 4-bit history for the tracked addresses in ``start``..``end``."""
-        (version, lo), (_, hi) = _packed(start), _packed(end)
+    async def reachable_addresses(
+        self, location: str, *, after: str | None = None, limit: int = 100
+    ) -> list[ReachableAddress]:
+        check_limit(limit)
+        keyset = after_address(after)
 
-        async def body(cur: Tx) -> dict[str, int]:
-            await cur.execute(csql.SELECT_REACHABLE, (version, lo, hi))
-            rows = await cur.fetchall()
-            return {str(ipaddress.ip_address(bytes(r[0]))): int(r[1]) for r in rows}
+        async def body(cur: Tx) -> list[ReachableAddress]:
+            (location_id,) = (await location_ids(cur, [location])).values()
+            await cur.execute(q.REACHABLE_OF_LOCATION, (location_id, *keyset, limit))
+            return [
+                ReachableAddress(address=unpacked(r[1]), history=int(r[2]), last_seen_ms=int(r[3]))
+                for r in await cur.fetchall()
+            ]
 
-        return dict(await self._run("reachable", body, write=False))
+        return await self._run("reachable addresses", body, write=False)
 
-    # --- probes and users ------------------------------------------------------------------
+    async def status(self, *, fresh_since_ms: int) -> CatalogStatus:
+        async def body(cur: Tx) -> CatalogStatus:
+            async def one(stmt: str, *params: Any) -> Any:
+                await cur.execute(stmt, params)
+                return await cur.fetchone()
 
-    async def put_probe(self, probe: Probe) -> None:
-        async def body(cur: Tx) -> None:
-            await cur.execute(
-                csql.UPSERT_PROBE,
-                (probe.probe_id, probe.token_hash, probe.location, probe.role, probe.last_seen_s),
+            return status_from_counts(
+                (await one(q.COUNT_LOCATIONS))[0],
+                await one(q.RANGE_COUNTS, fresh_since_ms),
+                await one(q.ADDRESS_COUNTS),
+                await one(q.PROBE_COUNTS),
+                (await one(q.COUNT_USERS))[0],
+                (await one(q.COUNT_GROUPS))[0],
             )
 
-        await self._run("put probe", body, write=True)
-
-    async def get_probe(self, probe_id: str) -> Probe | None:
-        async def body(cur: Tx) -> Probe | None:
-            await cur.execute(csql.SELECT_PROBE, (probe_id,))
-            r = await cur.fetchone()
-            return (
-                None
-                if r is None
-                else Probe(
-                    probe_id=r[0], token_hash=r[1], role=r[2], location=r[3], last_seen_s=r[4]
-                )
-            )
-
-        result: Probe | None = await self._run("get probe", body, write=False)
-        return result
-
-    async def touch_probe(self, probe_id: str, now_s: int) -> None:
-        async def body(cur: Tx) -> None:
-            await cur.execute(csql.TOUCH_PROBE, (now_s, probe_id))
-
-        await self._run("touch probe", body, write=True)
-
-    async def put_user(self, user: User) -> None:
-        async def body(cur: Tx) -> None:
-            await cur.execute(csql.UPSERT_USER, (user.user_name, user.password_hash, user.role))
-
-        await self._run("put user", body, write=True)
-
-    async def get_user(self, user_name: str) -> User | None:
-        async def body(cur: Tx) -> User | None:
-            await cur.execute(csql.SELECT_USER, (user_name,))
-            r = await cur.fetchone()
-            return None if r is None else User(user_name=r[0], password_hash=r[1], role=r[2])
-
-        result: User | None = await self._run("get user", body, write=False)
-        return result
-
-    # --- grouped stats and retention -------------------------------------------------------
-
-    async def query_stats(
-        self,
-        *,
-        sources: Sequence[str] | None = None,
-        destinations: Sequence[str] | None = None,
-        since_s: int | None = None,
-        until_s: int | None = None,
-        group_by: DestGroupBy = "pair",
-    ) -> list[DestGroupStats]:
-        """Merged stats of sources x destinations (targets) in ``[since_s, until_s)``,
-        grouped by pair, destination ASN, city, location, or overall (sketches merged)."""
-        if group_by not in ("pair", "asn", "city", "location", "overall"):
-            raise InvalidSpecError(f"unknown grouping {group_by!r}")
-        if sources == [] or destinations == []:
-            return []
-        stmt, params = csql.SELECT_WINDOWS_WITH_DEST, list[Any]()
-        if sources is not None:
-            stmt += sql.in_list(csql.AND_M_SOURCE_IN, len(sources))
-            params.extend(sources)
-        if destinations is not None:
-            stmt += sql.in_list(csql.AND_M_TARGET_IN, len(destinations))
-            params.extend(destinations)
-        if since_s is not None:
-            stmt += csql.AND_M_SINCE
-            params.append(since_s)
-        if until_s is not None:
-            stmt += csql.AND_M_UNTIL
-            params.append(until_s)
-
-        async def body(cur: Tx) -> list[Sequence[Any]]:
-            await cur.execute(stmt, params)
-            return list(await cur.fetchall())
-
-        groups: dict[tuple[str | None, str | None], list[WindowAggregate]] = {}
-        for row in await self._run("query stats", body, write=False):
-            w = window_from_row(row)
-            asn, country, city, loc = row[14], row[15], row[16], row[17]
-            key: tuple[str | None, str | None] = {
-                "pair": (w.source, w.target),
-                "asn": (None, None if asn is None else f"AS{asn}"),
-                "city": (None, None if city is None else f"{country or ''}/{city}"),
-                "location": (w.source, loc),
-                "overall": (None, None),
-            }[group_by]
-            groups.setdefault(key, []).append(w)
-        return [
-            DestGroupStats(source=k[0], key=k[1], stats=summarize(ws), windows=len(ws))
-            for k, ws in sorted(groups.items(), key=lambda kv: (kv[0][0] or "", kv[0][1] or ""))
-        ]
-
-    async def apply_retention(
-        self, now_s: int, policy: RetentionPolicy | None = None
-    ) -> RetentionResult:
-        """Roll old windows up into coarser ones (sketches merged); expire the coarsest."""
-        await self._require_schema()
-        return await apply_retention(self._db, now_s, policy or RetentionPolicy())
+        return await self._run("catalogue status", body, write=False)
 
 
-async def _location_ids(cur: Tx, names: Sequence[str]) -> dict[str, int]:
-    found: dict[str, int] = {}
-    unique = list(dict.fromkeys(names))
-    for i in range(0, len(unique), _CHUNK_ROWS):
-        chunk = unique[i : i + _CHUNK_ROWS]
-        await cur.execute(sql.in_list(csql.SELECT_LOCATION_IDS, len(chunk)), chunk)
-        found.update((r[0], int(r[1])) for r in await cur.fetchall())
-    return found
+if TYPE_CHECKING:  # mypy proves the catalogue satisfies its ports; nothing runs here
+    from cloudperf_core.ports import Catalog, Migratable
+
+    def _conforms(catalog: AuroraCatalog) -> tuple[Catalog, Migratable]:
+        return (catalog, catalog)

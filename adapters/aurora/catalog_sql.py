@@ -1,85 +1,171 @@
 """SQL constants of :mod:`adapters.aurora.catalog` (``%s`` parameters only, ``{}`` marks where
-a run of placeholders goes; see :mod:`adapters.aurora.sql`)."""
+a run of placeholders goes; see :mod:`adapters.aurora.sql`). Column orders of the SELECT lists
+match :mod:`adapters.catalog_rows`. Valid on MySQL 8 and MariaDB 10.11 alike."""
 
 from __future__ import annotations
 
-from adapters.aurora.sql import WINDOW_COLUMNS
+_LOC = (
+    "l.location_id, l.name, l.country, l.country_name, l.city, l.asn, l.asn_name, l.latitude,"
+    " l.longitude"
+)
+_RANGE = (
+    "r.ip_version, r.start_addr, r.end_addr, l.name, l.location_id, r.last_checked_ms,"
+    " r.queued_at_ms"
+)
+_PROBE = "p.probe_id, p.token_hash, p.name, l.name, p.enabled, p.created_at_ms, p.last_seen_ms"
+# Keyset continuation after (ip_version, packed address), written out so the index applies.
+_AFTER_RANGE = "(r.ip_version > %s OR (r.ip_version = %s AND r.start_addr > %s))"
 
-_LOCATION_COLUMNS = "location_id, name, country, city, asn, latitude, longitude"
+# --- locations -------------------------------------------------------------------------------
 
 UPSERT_LOCATIONS = (
-    "INSERT INTO locations (name, country, city, asn, latitude, longitude) VALUES {}"
-    " ON DUPLICATE KEY UPDATE country = VALUES(country), city = VALUES(city),"
-    " asn = VALUES(asn), latitude = VALUES(latitude), longitude = VALUES(longitude)"
+    "INSERT INTO locations (name, country, country_name, city, asn, asn_name, latitude,"
+    " longitude, search_text) VALUES {} ON DUPLICATE KEY UPDATE country = VALUES(country),"
+    " country_name = VALUES(country_name), city = VALUES(city), asn = VALUES(asn),"
+    " asn_name = VALUES(asn_name), latitude = VALUES(latitude),"
+    " longitude = VALUES(longitude), search_text = VALUES(search_text)"
 )
 SELECT_LOCATION_IDS = "SELECT name, location_id FROM locations WHERE name IN ({})"
+GET_LOCATION = f"SELECT {_LOC} FROM locations l WHERE l.name = %s"  # noqa: S608 - constant columns, no values
+LOCATIONS_BY_ID = f"SELECT {_LOC} FROM locations l WHERE l.location_id IN ({{}})"  # noqa: S608 - constant columns, no values
+LIST_LOCATIONS = f"SELECT {_LOC} FROM locations l WHERE l.name > %s ORDER BY l.name LIMIT %s"  # noqa: S608 - constant columns, no values
+FIND_LOCATIONS = f"SELECT {_LOC} FROM locations l WHERE 1 = 1"  # noqa: S608 - constant columns, no values
+AND_NAME_IN = " AND l.name IN ({})"
+AND_COUNTRY_IN = " AND l.country IN ({})"
+AND_CITY_IN = " AND l.city IN ({})"  # a superset: the country part is checked after
+AND_ASN_IN = " AND l.asn IN ({})"
+AND_GROUP_IN = (
+    " AND l.location_id IN (SELECT location_id FROM location_groups WHERE group_name IN ({}))"
+)
+ORDER_BY_NAME = " ORDER BY l.name"
+# search_text is lower-cased by the application and compared byte for byte (utf8mb4_bin):
+# the same answer on MySQL 8 and MariaDB, no collation involved.
+SEARCH = f"SELECT {_LOC} FROM locations l WHERE l.name > %s"  # noqa: S608 - constant columns, no values
+AND_SEARCH_TERM = " AND l.search_text LIKE %s ESCAPE '!'"
+ORDER_BY_NAME_LIMIT = " ORDER BY l.name LIMIT %s"
+
+# --- ranges ----------------------------------------------------------------------------------
+
 UPSERT_RANGES = (
     "INSERT INTO address_ranges (ip_version, start_addr, end_addr, location_id) VALUES {}"
     " ON DUPLICATE KEY UPDATE end_addr = VALUES(end_addr), location_id = VALUES(location_id)"
 )
-LOCATE = (
-    "SELECT l.location_id, l.name, l.country, l.city, l.asn, l.latitude, l.longitude,"
-    " r.end_addr FROM address_ranges r JOIN locations l ON l.location_id = r.location_id"
-    " WHERE r.ip_version = %s AND r.start_addr <= %s ORDER BY r.start_addr DESC LIMIT 1"
+LIST_RANGES = (
+    f"SELECT {_RANGE} FROM address_ranges r JOIN locations l"  # noqa: S608 - constant columns, no values
+    f" ON l.location_id = r.location_id WHERE {_AFTER_RANGE}"
 )
-SELECT_LOCATIONS = f"SELECT {_LOCATION_COLUMNS} FROM locations WHERE 1 = 1"  # noqa: S608 - constant columns, no values
-AND_ASN = " AND asn = %s"
-AND_NAME_LIKE = " AND name LIKE %s"
-ORDER_LOCATIONS = " ORDER BY name LIMIT %s"
+AND_RANGE_OF_LOCATION = " AND l.name = %s"
+ORDER_RANGES = " ORDER BY r.ip_version, r.start_addr LIMIT %s"
+# One indexed probe per address, many in one statement (one round trip per few hundred).
+LOCATE_ONE = (
+    f"(SELECT %s AS ip_version, %s AS addr, r.end_addr, {_LOC} FROM address_ranges r"  # noqa: S608 - constant columns, no values
+    " JOIN locations l ON l.location_id = r.location_id"
+    " WHERE r.ip_version = %s AND r.start_addr <= %s ORDER BY r.start_addr DESC LIMIT 1)"
+)
+RANGES_DUE = (
+    f"SELECT {_RANGE} FROM address_ranges r JOIN locations l"  # noqa: S608 - constant columns, no values
+    " ON l.location_id = r.location_id"
+    " WHERE (r.last_checked_ms IS NULL OR r.last_checked_ms < %s)"
+    " AND (r.queued_at_ms IS NULL OR r.queued_at_ms < %s)"
+    " ORDER BY r.last_checked_ms, r.ip_version, r.start_addr LIMIT %s"
+)
+MARK_QUEUED = (
+    "UPDATE address_ranges SET queued_at_ms = %s WHERE ip_version = %s AND start_addr IN ({})"
+)
 
-DELETE_GROUP = "DELETE FROM location_groups WHERE group_name = %s"
-INSERT_GROUP = "INSERT INTO location_groups (group_name, location_id) VALUES {}"
-SELECT_GROUP = (
+# --- groups ----------------------------------------------------------------------------------
+
+LIST_GROUPS = "SELECT group_name FROM catalog_groups ORDER BY group_name"
+GET_GROUP = "SELECT group_name FROM catalog_groups WHERE group_name = %s"
+ALL_MEMBERS = (
+    "SELECT g.group_name, l.name FROM location_groups g"
+    " JOIN locations l ON l.location_id = g.location_id ORDER BY g.group_name, l.name"
+)
+MEMBERS = (
     "SELECT l.name FROM location_groups g JOIN locations l ON l.location_id = g.location_id"
     " WHERE g.group_name = %s ORDER BY l.name"
 )
+INSERT_GROUP = "INSERT IGNORE INTO catalog_groups (group_name) VALUES (%s)"
+DELETE_MEMBERS = "DELETE FROM location_groups WHERE group_name = %s"
+DELETE_GROUP = "DELETE FROM catalog_groups WHERE group_name = %s"
+INSERT_MEMBERS = "INSERT INTO location_groups (group_name, location_id) VALUES {}"
 
-# Discovery: shift every tracked address of the range, then set bit 3 for the ones seen.
+# --- discovery: the SQL form of cloudperf_core.catalog.sweep_histories ----------------------
+# Shift every tracked address of the range, upsert the found ones with bit 3 set (new ones
+# start at 1000b), delete the ones that reached 0.
+
+SWEEP_SEEN = "SELECT report_id FROM discovery_sweeps WHERE report_id = %s FOR UPDATE"
+INSERT_SWEEP = "INSERT INTO discovery_sweeps (report_id, recorded_at_ms) VALUES (%s, %s)"
 SHIFT_HISTORY = (
     "UPDATE reachable_addresses SET history = history >> 1"
     " WHERE ip_version = %s AND address BETWEEN %s AND %s"
 )
-UPSERT_SEEN = (
-    "INSERT INTO reachable_addresses (ip_version, address, history, last_seen_s) VALUES {}"
+UPSERT_FOUND = (
+    "INSERT INTO reachable_addresses (ip_version, address, history, last_seen_ms) VALUES {}"
     " ON DUPLICATE KEY UPDATE history = history | VALUES(history),"
-    " last_seen_s = VALUES(last_seen_s)"
+    " last_seen_ms = GREATEST(last_seen_ms, VALUES(last_seen_ms))"
 )
-DELETE_DEAD = (
+FORGET_SILENT = (
     "DELETE FROM reachable_addresses"
     " WHERE ip_version = %s AND address BETWEEN %s AND %s AND history = 0"
 )
 TOUCH_RANGES = (
-    "UPDATE address_ranges SET last_checked_s = %s"
-    " WHERE ip_version = %s AND start_addr >= %s AND end_addr <= %s"
+    "UPDATE address_ranges SET last_checked_ms = GREATEST(COALESCE(last_checked_ms, %s), %s)"
+    " WHERE ip_version = %s AND start_addr <= %s AND end_addr >= %s"
 )
-SELECT_REACHABLE = (
-    "SELECT address, history FROM reachable_addresses"
-    " WHERE ip_version = %s AND address BETWEEN %s AND %s ORDER BY address"
+REACHABLE_OF_LOCATION = (
+    "SELECT DISTINCT a.ip_version, a.address, a.history, a.last_seen_ms"
+    " FROM address_ranges r JOIN reachable_addresses a ON a.ip_version = r.ip_version"
+    " AND a.address BETWEEN r.start_addr AND r.end_addr"
+    " WHERE r.location_id = %s AND (a.ip_version > %s OR (a.ip_version = %s AND a.address > %s))"
+    " ORDER BY a.ip_version, a.address LIMIT %s"
 )
 
+# --- probes, users, settings -----------------------------------------------------------------
+
 UPSERT_PROBE = (
-    "INSERT INTO probes (probe_id, token_hash, location_id, role, last_seen_s)"
-    " VALUES (%s, %s, (SELECT location_id FROM locations WHERE name = %s), %s, %s)"
-    " ON DUPLICATE KEY UPDATE token_hash = VALUES(token_hash),"
-    " location_id = VALUES(location_id), role = VALUES(role)"
+    "INSERT INTO probes (probe_id, token_hash, name, location_id, enabled, created_at_ms,"
+    " last_seen_ms) VALUES (%s, %s, %s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE"
+    " token_hash = VALUES(token_hash), name = VALUES(name), location_id = VALUES(location_id),"
+    " enabled = VALUES(enabled), created_at_ms = VALUES(created_at_ms),"
+    " last_seen_ms = VALUES(last_seen_ms)"
 )
-SELECT_PROBE = (
-    "SELECT p.probe_id, p.token_hash, p.role, l.name, p.last_seen_s FROM probes p"
-    " LEFT JOIN locations l ON l.location_id = p.location_id WHERE p.probe_id = %s"
+_PROBES = f"SELECT {_PROBE} FROM probes p LEFT JOIN locations l ON l.location_id = p.location_id"  # noqa: S608 - constant columns, no values
+GET_PROBE = _PROBES + " WHERE p.probe_id = %s"
+LIST_PROBES = _PROBES + " WHERE p.probe_id > %s ORDER BY p.probe_id LIMIT %s"
+TOUCH_PROBE = (
+    "UPDATE probes SET last_seen_ms = GREATEST(COALESCE(last_seen_ms, %s), %s) WHERE probe_id = %s"
 )
-TOUCH_PROBE = "UPDATE probes SET last_seen_s = %s WHERE probe_id = %s"
+PROBE_EXISTS = "SELECT probe_id FROM probes WHERE probe_id = %s"
 UPSERT_USER = (
     "INSERT INTO users (user_name, password_hash, role) VALUES (%s, %s, %s)"
     " ON DUPLICATE KEY UPDATE password_hash = VALUES(password_hash), role = VALUES(role)"
 )
-SELECT_USER = "SELECT user_name, password_hash, role FROM users WHERE user_name = %s"
-
-_M_COLUMNS = ", ".join(f"m.{c.strip()}" for c in WINDOW_COLUMNS.split(","))
-SELECT_WINDOWS_WITH_DEST = (
-    f"SELECT {_M_COLUMNS}, l.asn, l.country, l.city, l.name FROM measurements m"  # noqa: S608 - constant columns, no values
-    " LEFT JOIN locations l ON l.location_id = m.dest_location_id WHERE 1 = 1"
+GET_USER = "SELECT user_name, password_hash, role FROM users WHERE user_name = %s"
+LIST_USERS = (
+    "SELECT user_name, password_hash, role FROM users WHERE user_name > %s"
+    " ORDER BY user_name LIMIT %s"
 )
-AND_M_SOURCE_IN = " AND m.source IN ({})"
-AND_M_TARGET_IN = " AND m.target IN ({})"
-AND_M_SINCE = " AND m.window_start_s >= %s"
-AND_M_UNTIL = " AND m.window_start_s < %s"
+DELETE_USER = "DELETE FROM users WHERE user_name = %s"
+GET_SETTINGS = "SELECT body FROM settings WHERE setting_key = %s"
+UPSERT_SETTINGS = (
+    "INSERT INTO settings (setting_key, body) VALUES (%s, %s)"
+    " ON DUPLICATE KEY UPDATE body = VALUES(body)"
+)
+
+# --- status ----------------------------------------------------------------------------------
+
+COUNT_LOCATIONS = "SELECT COUNT(*) FROM locations"
+RANGE_COUNTS = (
+    "SELECT COUNT(*), COALESCE(SUM(CASE WHEN last_checked_ms >= %s THEN 1 ELSE 0 END), 0),"
+    " COALESCE(SUM(CASE WHEN queued_at_ms IS NOT NULL AND (last_checked_ms IS NULL"
+    " OR queued_at_ms > last_checked_ms) THEN 1 ELSE 0 END), 0) FROM address_ranges"
+)
+ADDRESS_COUNTS = (
+    "SELECT COUNT(*), COALESCE(SUM(CASE WHEN history = 8 THEN 1 ELSE 0 END), 0),"
+    " COALESCE(SUM(CASE WHEN history = 15 THEN 1 ELSE 0 END), 0),"
+    " COALESCE(SUM(CASE WHEN history < 8 THEN 1 ELSE 0 END), 0) FROM reachable_addresses"
+)
+PROBE_COUNTS = "SELECT COUNT(*), COALESCE(SUM(enabled), 0) FROM probes"
+COUNT_USERS = "SELECT COUNT(*) FROM users"
+COUNT_GROUPS = "SELECT COUNT(*) FROM catalog_groups"

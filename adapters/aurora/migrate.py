@@ -17,7 +17,7 @@ from typing import Any
 from adapters.aurora.db import Database, Tx, driver_errors, translate
 from cloudperf_core.errors import BackendConfigError, BackendUnavailableError
 
-__all__ = ["MIGRATIONS", "REQUIRED_VERSION", "migrate", "schema_version"]
+__all__ = ["MIGRATIONS", "REQUIRED_VERSION", "SchemaGate", "migrate", "schema_version"]
 
 LOCK_NAME = "cloudperf_schema_migrate"
 LOCK_TIMEOUT_S = 30
@@ -117,3 +117,28 @@ async def migrate(db: Database) -> list[int]:
         raise translate(exc, "migrate", db.config.redacted_url) from exc
     finally:
         conn.close()
+
+
+class SchemaGate:
+    """Refuses work on a database below :data:`REQUIRED_VERSION`, checking once per gate
+    (the store and its catalogue share one) until the next :meth:`migrate`."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._ok = False
+
+    async def migrate(self) -> list[int]:
+        applied = await migrate(self._db)
+        self._ok = False
+        return applied
+
+    async def require(self) -> None:
+        if self._ok:
+            return
+        version = await schema_version(self._db)
+        if version < REQUIRED_VERSION:
+            raise BackendConfigError(
+                f"schema version {version} < required {REQUIRED_VERSION}: run "
+                f"`cloudperf db migrate --store {self._db.config.redacted_url}`"
+            )
+        self._ok = True

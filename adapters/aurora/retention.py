@@ -1,5 +1,6 @@
 """Retention for the Aurora store: old windows roll up into coarser ones, the coarsest expire.
 
+The policy is :class:`cloudperf_core.catalog.RetentionPolicy`; this module holds its SQL.
 Default policy: 60 s windows are kept 2 days, then become 1 h windows kept 30 days, then 1 day
 windows kept 400 days, then are deleted; report ids are remembered 30 days (longer than any
 queue redelivery). Rolling up merges counts and sketches exactly like ingest does, so stats
@@ -14,8 +15,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import msgspec
-
 from adapters.aurora import sql
 from adapters.aurora.db import Database, Tx
 from adapters.aurora.rows import (
@@ -27,50 +26,20 @@ from adapters.aurora.rows import (
     upsert_windows,
 )
 from adapters.window_rows import window_from_row
-from cloudperf_core.errors import InvalidSpecError
+from cloudperf_core.catalog import RetentionPolicy, RetentionResult
 from cloudperf_core.models import WindowAggregate
 from cloudperf_core.windows.aggregate import combine_all, rewindow
 
 __all__ = ["RetentionPolicy", "RetentionResult", "apply_retention"]
 
-_DAY_S = 86_400
-
 SELECT_OLD_WINDOWS = (
-    f"SELECT {sql.WINDOW_COLUMNS}, dest_location_id FROM measurements"  # noqa: S608 - constant columns, no values
+    f"SELECT {sql.WINDOW_COLUMNS} FROM measurements"  # noqa: S608 - constant columns, no values
     " WHERE window_s = %s AND window_start_s < %s ORDER BY window_start_s LIMIT %s FOR UPDATE"
 )
 DELETE_WINDOWS_FOR_KEYS = f"DELETE FROM measurements WHERE {sql.KEY_COLUMNS} IN ({{}})"  # noqa: S608 - constant columns, no values
 EXPIRE_WINDOWS = "DELETE FROM measurements WHERE window_s = %s AND window_start_s < %s LIMIT %s"
 EXPIRE_REPORT_IDS = "DELETE FROM ingested_reports WHERE ingested_at_s < %s LIMIT %s"
-
-
-class RetentionPolicy(msgspec.Struct, frozen=True, kw_only=True):
-    """``tiers``: (window_s, keep_s) from finest to coarsest; each window_s divides the next.
-
-    Rows of a tier older than its ``keep_s`` (by window end) move into the next tier; rows of
-    the last tier older than its ``keep_s`` are deleted.
-    """
-
-    tiers: tuple[tuple[int, int], ...] = (
-        (60, 2 * _DAY_S),
-        (3600, 30 * _DAY_S),
-        (_DAY_S, 400 * _DAY_S),
-    )
-    report_ids_keep_s: int = 30 * _DAY_S
-    chunk_rows: int = 5000
-
-    def validate(self) -> None:
-        if not self.tiers or self.chunk_rows < 1:
-            raise InvalidSpecError("retention needs at least one tier and chunk_rows >= 1")
-        for (fine, _), (coarse, _) in zip(self.tiers, self.tiers[1:], strict=False):
-            if fine <= 0 or coarse % fine:
-                raise InvalidSpecError(f"tier {coarse}s is not a multiple of {fine}s")
-
-
-class RetentionResult(msgspec.Struct, kw_only=True):
-    rolled_up: int = 0  # fine rows merged into coarser ones (and removed)
-    expired: int = 0  # rows of the coarsest tier deleted
-    report_ids_expired: int = 0
+EXPIRE_SWEEP_IDS = "DELETE FROM discovery_sweeps WHERE recorded_at_ms < %s LIMIT %s"
 
 
 async def apply_retention(db: Database, now_s: int, policy: RetentionPolicy) -> RetentionResult:
@@ -96,6 +65,9 @@ async def apply_retention(db: Database, now_s: int, policy: RetentionPolicy) -> 
     result.report_ids_expired = await _delete_in_chunks(
         db, EXPIRE_REPORT_IDS, (now_s - policy.report_ids_keep_s,), policy.chunk_rows
     )
+    result.sweep_ids_expired = await _delete_in_chunks(
+        db, EXPIRE_SWEEP_IDS, ((now_s - policy.report_ids_keep_s) * 1000,), policy.chunk_rows
+    )
     return result
 
 
@@ -105,15 +77,12 @@ async def _roll_up_chunk(cur: Tx, fine_s: int, coarse_s: int, before_s: int, lim
     if not rows:
         return 0
     pending: dict[WindowKey, list[WindowAggregate]] = {}
-    dest: dict[str, int] = {}
     for row in rows:
         coarse = rewindow(window_from_row(row), coarse_s)
-        if row[14] is not None:
-            dest[coarse.target] = int(row[14])
         pending.setdefault(pk(coarse), []).append(coarse)
     stored = {pk(row): row for row in await select_windows_for_update(cur, list(pending))}
     staged = list(combine_all(pending, stored).values())
-    await upsert_windows(cur, staged, dest)
+    await upsert_windows(cur, staged)
     old_keys: Sequence[WindowKey] = [pk(window_from_row(r)) for r in rows]
     for chunk in chunks(old_keys, MAX_KEYS_PER_STATEMENT):
         stmt = sql.values_rows(DELETE_WINDOWS_FOR_KEYS, len(chunk), 4)

@@ -7,7 +7,6 @@ never on its number of rows or addresses.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,7 +20,6 @@ WindowKey = tuple[str, str, int, int]  # (source, target, window_s, window_start
 # Chunk sizes keep every statement far below max_allowed_packet (16 MiB default on both).
 MAX_IDS_PER_STATEMENT = 1000
 MAX_KEYS_PER_STATEMENT = 500
-MAX_ADDRESSES_PER_STATEMENT = 500
 MAX_ROWS_PER_UPSERT = 1000
 MAX_STATEMENT_BYTES = 4 * 1024 * 1024
 _ROW_OVERHEAD_BYTES = 200
@@ -33,15 +31,6 @@ def pk(w: WindowAggregate) -> WindowKey:
 
 def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def packed_address(text: str) -> tuple[int, bytes] | None:
-    """``(ip_version, packed bytes)`` for an IP address string, ``None`` for a hostname."""
-    try:
-        addr = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    return addr.version, addr.packed
 
 
 async def select_windows_for_update(cur: Tx, keys: Sequence[WindowKey]) -> list[WindowAggregate]:
@@ -73,17 +62,14 @@ async def select_windows_for_update(cur: Tx, keys: Sequence[WindowKey]) -> list[
     return found
 
 
-async def upsert_windows(
-    cur: Tx, rows: Sequence[WindowAggregate], dest: dict[str, int] | None = None
-) -> None:
+async def upsert_windows(cur: Tx, rows: Sequence[WindowAggregate]) -> None:
     """Write rows (overwriting stored values) in as few multi-row statements as fit."""
-    dest = dest or {}
     batch: list[WindowAggregate] = []
     size = 0
 
     async def flush() -> None:
-        stmt = sql.values_rows(sql.UPSERT_WINDOWS, len(batch), sql.N_WINDOW_COLUMNS + 1)
-        params = [v for w in batch for v in (*window_to_row(w), dest.get(w.target))]
+        stmt = sql.values_rows(sql.UPSERT_WINDOWS, len(batch), sql.N_WINDOW_COLUMNS)
+        params = [v for w in batch for v in window_to_row(w)]
         await cur.execute(stmt, params)
 
     for w in rows:
@@ -95,19 +81,3 @@ async def upsert_windows(
         size += row_bytes
     if batch:
         await flush()
-
-
-async def locate_many(cur: Tx, targets: Sequence[str]) -> dict[str, int]:
-    """target -> location_id for every target that is an address inside a known range."""
-    wanted = [(t, p) for t in dict.fromkeys(targets) if (p := packed_address(t)) is not None]
-    found: dict[str, int] = {}
-    for chunk in chunks(wanted, MAX_ADDRESSES_PER_STATEMENT):
-        stmt = sql.union_all(sql.LOCATE_ONE, len(chunk))
-        params = [v for _, (ver, packed) in chunk for v in (ver, packed, ver, packed)]
-        await cur.execute(stmt, params)
-        by_addr = {(int(r[0]), bytes(r[1])): (int(r[2]), bytes(r[3])) for r in await cur.fetchall()}
-        for target, (ver, packed) in chunk:
-            hit = by_addr.get((ver, packed))
-            if hit is not None and packed <= hit[1]:
-                found[target] = hit[0]
-    return found

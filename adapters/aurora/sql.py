@@ -27,18 +27,35 @@ SELECT_WINDOWS_FOR_UPDATE = (
     " AND target IN ({}) FOR UPDATE"
 )
 UPSERT_WINDOWS = (
-    f"INSERT INTO measurements ({WINDOW_COLUMNS}, dest_location_id) VALUES {{}}"  # noqa: S608 - constant columns, no values
+    f"INSERT INTO measurements ({WINDOW_COLUMNS}) VALUES {{}}"  # noqa: S608 - constant columns, no values
     " ON DUPLICATE KEY UPDATE sent = VALUES(sent), received = VALUES(received),"
     " duplicates = VALUES(duplicates), rtt_sum_us = VALUES(rtt_sum_us),"
     " rtt_sumsq_us2 = VALUES(rtt_sumsq_us2), rtt_min_us = VALUES(rtt_min_us),"
     " rtt_max_us = VALUES(rtt_max_us), jitter_sum_us = VALUES(jitter_sum_us),"
     " jitter_pairs = VALUES(jitter_pairs), sketch = VALUES(sketch),"
-    " dest_location_id = COALESCE(VALUES(dest_location_id), dest_location_id)"
+    " dest_location_id = VALUES(dest_location_id)"
 )
-# One indexed probe per address, all in one statement (one round trip per batch).
-LOCATE_ONE = (
-    "(SELECT %s AS ip_version, %s AS addr, location_id, end_addr FROM address_ranges"
-    " WHERE ip_version = %s AND start_addr <= %s ORDER BY start_addr DESC LIMIT 1)"
+# Tagging after a catalogue import: one statement per chunk of targets.
+SELECT_UNTAGGED = (
+    "SELECT DISTINCT target FROM measurements WHERE dest_location_id IS NULL AND target > %s"
+    " ORDER BY target LIMIT %s"
+)
+TAG_TARGETS = (
+    "UPDATE measurements SET dest_location_id = CASE target {} END"
+    " WHERE dest_location_id IS NULL AND target IN ({})"
+)
+TAG_CASE = "WHEN %s THEN %s"
+PRESENCE_SOURCES = (
+    "SELECT DISTINCT source FROM measurements WHERE window_start_s >= %s AND window_start_s < %s"
+    " ORDER BY source"
+)
+PRESENCE_DESTS = (
+    "SELECT DISTINCT dest_location_id FROM measurements WHERE window_start_s >= %s"
+    " AND window_start_s < %s AND dest_location_id IS NOT NULL ORDER BY dest_location_id"
+)
+PRESENCE_PAIRS = (
+    "SELECT COUNT(*) FROM (SELECT DISTINCT source, target FROM measurements"
+    " WHERE window_start_s >= %s AND window_start_s < %s) AS pairs"
 )
 
 # --- fetch -----------------------------------------------------------------------------------
@@ -46,6 +63,7 @@ LOCATE_ONE = (
 SELECT_WINDOWS = f"SELECT {WINDOW_COLUMNS} FROM measurements WHERE 1 = 1"  # noqa: S608 - constant columns, no values
 AND_SOURCE_IN = " AND source IN ({})"
 AND_TARGET_IN = " AND target IN ({})"
+AND_DEST_IN = " AND dest_location_id IN ({})"
 AND_SINCE = " AND window_start_s >= %s"
 AND_UNTIL = " AND window_start_s < %s"
 ORDER_WINDOWS = " ORDER BY source, target, window_start_s, window_s"

@@ -18,25 +18,33 @@ statement would grow past ``MAX_STATEMENT_BYTES``).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from adapters.aurora import migrate as aurora_migrate
 from adapters.aurora import sql
 from adapters.aurora.catalog import AuroraCatalog
-from adapters.aurora.db import AuroraConfig, Database, Tx
+from adapters.aurora.db import AuroraConfig, Database, Tx, placeholders
+from adapters.aurora.retention import apply_retention
 from adapters.aurora.rows import (
     MAX_IDS_PER_STATEMENT,
+    MAX_KEYS_PER_STATEMENT,
     WindowKey,
     chunks,
-    locate_many,
     pk,
     select_windows_for_update,
     upsert_windows,
 )
 from adapters.window_rows import window_from_row
+from cloudperf_core.catalog import RetentionPolicy, RetentionResult, check_limit
 from cloudperf_core.errors import BackendConfigError
-from cloudperf_core.models import IngestOutcome, ReportWindows, StatsQuery, WindowAggregate
+from cloudperf_core.models import (
+    DataPresence,
+    IngestOutcome,
+    ReportWindows,
+    StatsQuery,
+    WindowAggregate,
+)
 from cloudperf_core.windows.aggregate import combine_all
 
 __all__ = ["AuroraCatalog", "AuroraMeasurementStore", "open_backend"]
@@ -45,14 +53,14 @@ __all__ = ["AuroraCatalog", "AuroraMeasurementStore", "open_backend"]
 class AuroraMeasurementStore:
     """The MeasurementStore (and Migratable) port over MySQL-compatible databases.
 
-    ``catalog`` (:class:`AuroraCatalog`) shares the pool and adds locations, address ranges,
-    discovery history, probes, users, grouped queries and retention.
+    ``catalog`` (:class:`AuroraCatalog`) is the catalogue in the same database on the same
+    pool; :meth:`apply_retention` rolls old windows up.
     """
 
     def __init__(self, config: AuroraConfig) -> None:
         self._db = Database(config)
-        self._schema_ok = False
-        self.catalog = AuroraCatalog(self._db, self._require_schema)
+        self._gate = aurora_migrate.SchemaGate(self._db)
+        self.catalog = AuroraCatalog(self._db, self._gate, owns_db=False)
 
     @property
     def database(self) -> Database:
@@ -62,24 +70,13 @@ class AuroraMeasurementStore:
 
     async def migrate(self) -> list[int]:
         """Apply pending ``adapters/aurora/migrations/*.sql``; returns the versions applied now."""
-        applied = await aurora_migrate.migrate(self._db)
-        self._schema_ok = False
-        return applied
+        return await self._gate.migrate()
 
     async def schema_version(self) -> int:
         return await aurora_migrate.schema_version(self._db)
 
     async def _require_schema(self) -> None:
-        if self._schema_ok:
-            return
-        version = await self.schema_version()
-        required = aurora_migrate.REQUIRED_VERSION
-        if version < required:
-            raise BackendConfigError(
-                f"schema version {version} < required {required}: run "
-                f"`cloudperf db migrate --store {self._db.config.redacted_url}`"
-            )
-        self._schema_ok = True
+        await self._gate.require()
 
     # --- MeasurementStore ------------------------------------------------------------------
 
@@ -125,14 +122,13 @@ class AuroraMeasurementStore:
         if pending:
             stored = {pk(row): row for row in await select_windows_for_update(cur, list(pending))}
             staged = combine_all(pending, stored)
-            dest = await locate_many(cur, [k[1] for k in staged])
-            await upsert_windows(cur, list(staged.values()), dest)
+            await upsert_windows(cur, list(staged.values()))
         return outcome
 
     async def fetch_windows(self, query: StatsQuery) -> list[WindowAggregate]:
         """Rows matching the query's sources, targets and ``[since_s, until_s)``."""
         await self._require_schema()
-        if query.sources == () or query.targets == ():
+        if () in (query.sources, query.targets, query.dest_location_ids):
             return []
         stmt = sql.SELECT_WINDOWS
         params: list[Any] = []
@@ -142,6 +138,9 @@ class AuroraMeasurementStore:
         if query.targets is not None:
             stmt += sql.in_list(sql.AND_TARGET_IN, len(query.targets))
             params.extend(query.targets)
+        if query.dest_location_ids is not None:
+            stmt += sql.in_list(sql.AND_DEST_IN, len(query.dest_location_ids))
+            params.extend(query.dest_location_ids)
         if query.since_s is not None:
             stmt += sql.AND_SINCE
             params.append(query.since_s)
@@ -156,12 +155,75 @@ class AuroraMeasurementStore:
 
         return await self._db.run("fetch windows", body, write=False)
 
+    async def untagged_targets(self, *, after: str | None = None, limit: int = 1000) -> list[str]:
+        await self._require_schema()
+        params = (after or "", check_limit(limit))
+
+        async def body(cur: Tx) -> list[str]:
+            await cur.execute(sql.SELECT_UNTAGGED, params)
+            return [str(r[0]) for r in await cur.fetchall()]
+
+        return await self._db.run("untagged targets", body, write=False)
+
+    async def tag_targets(self, locations: Mapping[str, int]) -> int:
+        await self._require_schema()
+        items = sorted(locations.items())
+
+        async def body(cur: Tx) -> int:
+            tagged = 0
+            for chunk in chunks(items, MAX_KEYS_PER_STATEMENT):
+                cases = " ".join([sql.TAG_CASE] * len(chunk))
+                stmt = sql.TAG_TARGETS.format(cases, placeholders(len(chunk)))
+                params = [v for pair in chunk for v in pair] + [t for t, _ in chunk]
+                tagged += int(await cur.execute(stmt, params))
+            return tagged
+
+        return await self._db.run("tag targets", body) if items else 0
+
+    async def data_presence(self, since_s: int | None, until_s: int | None) -> DataPresence:
+        await self._require_schema()
+        span = (
+            _EARLIEST_S if since_s is None else since_s,
+            _LATEST_S if until_s is None else until_s,
+        )
+
+        async def body(cur: Tx) -> DataPresence:
+            await cur.execute(sql.PRESENCE_SOURCES, span)
+            sources = [str(r[0]) for r in await cur.fetchall()]
+            await cur.execute(sql.PRESENCE_DESTS, span)
+            dests = [int(r[0]) for r in await cur.fetchall()]
+            await cur.execute(sql.PRESENCE_PAIRS, span)
+            (pairs,) = await cur.fetchone()
+            return DataPresence(sources=sources, dest_location_ids=dests, pairs=int(pairs))
+
+        return await self._db.run("data presence", body, write=False)
+
+    async def apply_retention(
+        self, now_s: int, policy: RetentionPolicy | None = None
+    ) -> RetentionResult:
+        """Roll old windows up into coarser ones (sketches merged); expire the coarsest."""
+        await self._require_schema()
+        return await apply_retention(self._db, now_s, policy or RetentionPolicy())
+
     async def close(self) -> None:
         await self._db.close()
 
 
-async def open_backend(url: str, port: str) -> AuroraMeasurementStore:
-    """Entry point for ``mysql://``: only the ``store`` port lives here."""
-    if port != "store":
-        raise BackendConfigError(f"mysql:// provides a measurement store, not {port!r}")
-    return AuroraMeasurementStore(AuroraConfig.from_url(url))
+# Bounds standing in for an open time range (window starts are epoch seconds).
+_EARLIEST_S, _LATEST_S = -(2**62), 2**62
+
+
+async def open_backend(url: str, port: str) -> AuroraMeasurementStore | AuroraCatalog:
+    """Entry point for ``mysql://``: the measurement ``store`` or the ``catalog``."""
+    if port == "store":
+        return AuroraMeasurementStore(AuroraConfig.from_url(url))
+    if port == "catalog":
+        return AuroraCatalog(Database(AuroraConfig.from_url(url)))
+    raise BackendConfigError(f"mysql:// provides a measurement store and a catalogue, not {port!r}")
+
+
+if TYPE_CHECKING:  # mypy proves the store satisfies its ports; nothing runs here
+    from cloudperf_core.ports import MeasurementStore, Migratable
+
+    def _conforms(store: AuroraMeasurementStore) -> tuple[MeasurementStore, Migratable]:
+        return (store, store)

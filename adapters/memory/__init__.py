@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from adapters.memory.catalog import InMemoryCatalog
 from adapters.memory.extras import (
     InMemoryLivenessTracker,
     InMemoryRateCounters,
@@ -21,6 +22,7 @@ from adapters.memory.fakes import (
 __all__ = [
     "FakeClock",
     "InMemoryCache",
+    "InMemoryCatalog",
     "InMemoryJobQueue",
     "InMemoryLivenessTracker",
     "InMemoryMeasurementStore",

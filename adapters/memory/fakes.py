@@ -13,17 +13,19 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import anyio.lowlevel
 import msgspec
 
+from cloudperf_core.catalog import check_limit
 from cloudperf_core.clock import SystemClock
 from cloudperf_core.errors import BackendConfigError, BackendError, NotFoundError
 from cloudperf_core.models import (
     AnyJob,
+    DataPresence,
     IngestOutcome,
     LeasedJob,
     ReceivedMessage,
@@ -88,6 +90,8 @@ def matches(query: StatsQuery, w: WindowAggregate) -> bool:
         return False
     if query.targets is not None and w.target not in query.targets:
         return False
+    if query.dest_location_ids is not None and w.dest_location_id not in query.dest_location_ids:
+        return False
     if query.since_s is not None and w.window_start_s < query.since_s:
         return False
     return query.until_s is None or w.window_start_s < query.until_s
@@ -124,6 +128,38 @@ class InMemoryMeasurementStore:
         rows = [msgspec.structs.replace(w) for w in self._rows.values() if matches(query, w)]
         rows.sort(key=_key)
         return rows
+
+    async def untagged_targets(self, *, after: str | None = None, limit: int = 1000) -> list[str]:
+        await anyio.lowlevel.checkpoint()
+        check_limit(limit)
+        found = {
+            w.target
+            for w in self._rows.values()
+            if w.dest_location_id is None and (after is None or w.target > after)
+        }
+        return sorted(found)[:limit]
+
+    async def tag_targets(self, locations: Mapping[str, int]) -> int:
+        await anyio.lowlevel.checkpoint()
+        tagged = 0
+        for key, w in self._rows.items():
+            location_id = locations.get(w.target)
+            if w.dest_location_id is None and location_id is not None:
+                self._rows[key] = msgspec.structs.replace(w, dest_location_id=location_id)
+                tagged += 1
+        return tagged
+
+    async def data_presence(self, since_s: int | None, until_s: int | None) -> DataPresence:
+        await anyio.lowlevel.checkpoint()
+        query = StatsQuery(since_s=since_s, until_s=until_s)
+        rows = [w for w in self._rows.values() if matches(query, w)]
+        return DataPresence(
+            sources=sorted({w.source for w in rows}),
+            dest_location_ids=sorted(
+                {w.dest_location_id for w in rows if w.dest_location_id is not None}
+            ),
+            pairs=len({(w.source, w.target) for w in rows}),
+        )
 
     async def close(self) -> None:
         pass
@@ -384,6 +420,10 @@ async def open_backend(url: str, port: str) -> object:
         return InMemoryReportQueue()
     if port == "cache":
         return InMemoryCache()
+    if port == "catalog":
+        from adapters.memory.catalog import InMemoryCatalog
+
+        return InMemoryCatalog()
     raise BackendConfigError(f"memory:// has no port named {port!r}")
 
 

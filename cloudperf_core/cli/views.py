@@ -56,7 +56,7 @@ def result_json(result: TargetResult, stats: LatencyStats) -> dict[str, Any]:
 def group_json(group: GroupStats) -> dict[str, Any]:
     """One group of ``report --json`` (merged from the store; no per-probe list)."""
     s = group.stats
-    out: dict[str, Any] = {"source": group.source, "target": group.target}
+    out: dict[str, Any] = {"source": group.source, "target": group.dest}
     out.update(
         {
             "sent": s.sent,

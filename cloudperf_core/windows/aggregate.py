@@ -1,5 +1,7 @@
 """Window aggregation: reports -> per (source, target, window) rows -> merged stats.
 
+Grouping rows by place lives in :mod:`cloudperf_core.windows.group`.
+
 A :class:`~cloudperf_core.models.WindowAggregate` holds exact counts, RTT sum, sum of squares,
 min, max and jitter sums, plus a :class:`~cloudperf_core.sketch.LatencySketch` of the received
 RTTs. Rows merge exactly (the sketch within its stated 1 % relative error on percentiles), in
@@ -29,8 +31,6 @@ import msgspec
 
 from cloudperf_core.errors import InvalidSpecError
 from cloudperf_core.models import (
-    GroupBy,
-    GroupStats,
     LatencyStats,
     MeasurementReport,
     ReportWindows,
@@ -46,7 +46,6 @@ __all__ = [
     "WindowKey",
     "combine",
     "combine_all",
-    "group_stats",
     "load_sketch",
     "merge_into",
     "merge_many",
@@ -61,7 +60,6 @@ __all__ = [
 
 WindowKey = tuple[str, str, int]
 _FEW_SKETCHES = 4  # merge_many switches to the vectorized sketch merge above this many rows
-_GROUP_BYS = ("pair", "target", "source", "overall")
 K = TypeVar("K", bound=Hashable)
 
 
@@ -202,6 +200,7 @@ def _merged_fields(rows: Sequence[WindowAggregate], sketch: bytes) -> WindowAggr
     sumsq = 0.0
     lo: int | None = None
     hi: int | None = None
+    dest: int | None = None
     for i, row in enumerate(rows):
         sent += row.sent
         received += row.received
@@ -218,6 +217,8 @@ def _merged_fields(rows: Sequence[WindowAggregate], sketch: bytes) -> WindowAggr
             hi = value
         jitter_sum += row.jitter_sum_us
         jitter_pairs += row.jitter_pairs
+        if row.dest_location_id is not None:
+            dest = row.dest_location_id  # the newest tag known wins
     return WindowAggregate(
         source=first.source,
         target=first.target,
@@ -233,6 +234,7 @@ def _merged_fields(rows: Sequence[WindowAggregate], sketch: bytes) -> WindowAggr
         jitter_sum_us=jitter_sum,
         jitter_pairs=jitter_pairs,
         sketch=sketch,
+        dest_location_id=dest,
     )
 
 
@@ -360,24 +362,6 @@ def summarize(windows: Iterable[WindowAggregate]) -> LatencyStats:
         ):
             setattr(stats, name, value)
     return stats
-
-
-def group_stats(windows: Iterable[WindowAggregate], group_by: GroupBy) -> list[GroupStats]:
-    """Merged stats per group: per (source, target) ``pair``, per ``target``, per
-    ``source``, or one ``overall`` group; sorted by (source, target)."""
-    if group_by not in _GROUP_BYS:
-        raise InvalidSpecError(f"group_by must be one of {_GROUP_BYS}, got {group_by!r}")
-    groups: dict[tuple[str | None, str | None], list[WindowAggregate]] = {}
-    for row in windows:
-        source = row.source if group_by in ("pair", "source") else None
-        target = row.target if group_by in ("pair", "target") else None
-        groups.setdefault((source, target), []).append(row)
-    return [
-        GroupStats(source=source, target=target, stats=summarize(rows), windows=len(rows))
-        for (source, target), rows in sorted(
-            groups.items(), key=lambda item: (item[0][0] or "", item[0][1] or "")
-        )
-    ]
 
 
 def rewindow(window: WindowAggregate, window_s: int) -> WindowAggregate:

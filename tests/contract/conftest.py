@@ -23,6 +23,8 @@ def _port_fixture(kind: str) -> Callable[..., AsyncIterator[Any]]:
 
 
 store = _port_fixture("STORES")
+catalog = _port_fixture("CATALOGS")
+store_and_catalog = _port_fixture("STORES_WITH_CATALOG")  # (store, catalog), one backend
 job_queue = _port_fixture("JOB_QUEUES")
 report_queue = _port_fixture("REPORT_QUEUES")
 cache = _port_fixture("CACHES")

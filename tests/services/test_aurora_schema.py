@@ -8,8 +8,9 @@ import asyncmy
 import pytest
 
 from adapters.aurora import AuroraMeasurementStore, open_backend
-from adapters.aurora.migrate import REQUIRED_VERSION
+from adapters.aurora.migrate import CREATE_MIGRATIONS_TABLE, MIGRATIONS, REQUIRED_VERSION
 from cloudperf_core.backends import open_store
+from cloudperf_core.catalog import Group
 from cloudperf_core.errors import BackendConfigError, BackendUnavailableError
 from cloudperf_core.models import ReportWindows, StatsQuery, WindowAggregate
 from cloudperf_core.ports import Migratable
@@ -46,6 +47,9 @@ async def test_migrate_creates_every_table_once_and_records_the_version() -> Non
             "probes",
             "users",
             "location_groups",
+            "catalog_groups",
+            "settings",
+            "discovery_sweeps",
             "ingested_reports",
             "measurements",
             "schema_migrations",
@@ -87,8 +91,8 @@ async def test_the_entry_point_opens_a_migratable_store() -> None:
             await store.close()
 
 
-async def test_only_the_store_port_is_offered() -> None:
-    with pytest.raises(BackendConfigError, match="measurement store"):
+async def test_only_the_store_and_catalogue_ports_are_offered() -> None:
+    with pytest.raises(BackendConfigError, match="a measurement store and a catalogue"):
         await open_backend("mysql://root@127.0.0.1/x", "jobs")
 
 
@@ -127,3 +131,71 @@ async def test_a_server_that_is_down_is_unavailable_not_a_hang() -> None:
         assert ":pw@" not in str(exc.value)
     finally:
         await store.close()
+
+
+async def test_v1_catalogue_rows_survive_migration_2_and_rerunning_it_is_harmless() -> None:
+    """Schema v1 rows (seconds, a probe role, groups without a table of their own) come
+    through migration 2 intact; running its statements again changes nothing."""
+    (v1, v1_statements), (v2, v2_statements) = MIGRATIONS[0], MIGRATIONS[1]
+    assert (v1, v2) == (1, 2)
+    async with temp_database(migrate=False) as (_, store):
+        conn = await store.database.connect_raw()
+        try:
+            async with conn.cursor() as cur:
+                for statement in v1_statements:
+                    await cur.execute(statement)
+                await cur.execute(CREATE_MIGRATIONS_TABLE)
+                await cur.execute("INSERT INTO schema_migrations (version) VALUES (1)")
+                await cur.execute(
+                    "INSERT INTO locations (name, country, city, asn) VALUES (%s, %s, %s, %s)",
+                    ("AS64500 Sydney", "AU", "Sydney", 64500),
+                )
+                await cur.execute(
+                    "INSERT INTO address_ranges (ip_version, start_addr, end_addr, location_id,"
+                    " last_checked_s) VALUES (4, %s, %s, 1, 1700000000)",
+                    (bytes([192, 0, 2, 0]), bytes([192, 0, 2, 255])),
+                )
+                await cur.execute(
+                    "INSERT INTO reachable_addresses (ip_version, address, history, last_seen_s)"
+                    " VALUES (4, %s, 12, 1700000001)",
+                    (bytes([192, 0, 2, 7]),),
+                )
+                await cur.execute(
+                    "INSERT INTO probes (probe_id, token_hash, location_id, role, last_seen_s)"
+                    " VALUES ('p1', 'h', 1, 'probe', 1700000002)"
+                )
+                await cur.execute("INSERT INTO location_groups VALUES ('apac', 1)")
+        finally:
+            conn.close()
+
+        assert await store.migrate() == [2]
+        conn = await store.database.connect_raw()
+        try:
+            async with conn.cursor() as cur:
+                for statement in v2_statements:  # as if interrupted before the version row
+                    await cur.execute(statement)
+        finally:
+            conn.close()
+
+        catalog = store.catalog
+        assert [loc.name for loc in await catalog.search("SYDNEY as64500 au")] == ["AS64500 Sydney"]
+        (rng,) = await catalog.list_ranges()
+        assert (rng.start, rng.end, rng.last_checked_ms) == (
+            "192.0.2.0",
+            "192.0.2.255",
+            1_700_000_000_000,
+        )
+        (addr,) = await catalog.reachable_addresses("AS64500 Sydney")
+        assert (addr.address, addr.history, addr.last_seen_ms) == (
+            "192.0.2.7",
+            12,
+            1_700_000_001_000,
+        )
+        probe = await catalog.get_probe("p1")
+        assert probe is not None
+        assert (probe.location, probe.enabled, probe.last_seen_ms) == (
+            "AS64500 Sydney",
+            True,
+            1_700_000_002_000,
+        )
+        assert await catalog.list_groups() == [Group(name="apac", locations=("AS64500 Sydney",))]

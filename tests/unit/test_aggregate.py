@@ -16,7 +16,6 @@ from cloudperf_core.sketch.latency import LatencySketch
 from cloudperf_core.stats import PERCENTILES, compute_stats
 from cloudperf_core.windows.aggregate import (
     _result_window,
-    group_stats,
     load_sketch,
     merge_into,
     merge_many,
@@ -189,35 +188,6 @@ def test_pooled_percentiles_come_from_merged_sketches_not_averages() -> None:
     # min/max are the pooled extremes, not averages either
     s = summarize(rows)
     assert (s.min_us, s.max_us) == (pooled.min(), pooled.max())
-
-
-def test_group_stats_by_every_grouping() -> None:
-    rows = rows_of(
-        report([TargetResult(target="t1", sent=2, received=2, rtts_us=[10, 20]),
-                TargetResult(target="t2", sent=2, received=1, rtts_us=[None, 30])], source="s1"),
-        report([TargetResult(target="t1", sent=1, received=1, rtts_us=[40])], source="s2"),
-        report([TargetResult(target="t1", sent=1, received=0, rtts_us=[None])], source="s2",
-               started_at_ms=0),
-    )  # fmt: skip
-    pair = group_stats(rows, "pair")
-    assert [(g.source, g.target, g.windows, g.stats.sent) for g in pair] == [
-        ("s1", "t1", 1, 2), ("s1", "t2", 1, 2), ("s2", "t1", 2, 2)
-    ]  # fmt: skip
-    target = group_stats(rows, "target")
-    assert [(g.source, g.target, g.stats.sent, g.stats.received) for g in target] == [
-        (None, "t1", 4, 3), (None, "t2", 2, 1)
-    ]  # fmt: skip
-    assert target[0].stats.max_us == 40 and target[0].stats.loss_ratio == 0.25
-    source = group_stats(rows, "source")
-    assert [(g.source, g.target, g.stats.sent) for g in source] == [
-        ("s1", None, 4),
-        ("s2", None, 2),
-    ]
-    (overall,) = group_stats(rows, "overall")
-    assert (overall.stats.sent, overall.stats.received, overall.windows) == (6, 4, 4)
-    assert overall.stats.mean_us == 25
-    with pytest.raises(InvalidSpecError):
-        group_stats(rows, "city")  # type: ignore[arg-type]
 
 
 def test_rewindow_rolls_up_without_changing_the_numbers() -> None:

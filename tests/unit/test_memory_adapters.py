@@ -7,9 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from adapters.memory import FakeClock, InMemoryCache, InMemoryJobQueue, InMemoryReportQueue
-from adapters.sqlite import SCHEMA_VERSION, SqliteMeasurementStore, path_from_url
+from adapters.memory import (
+    FakeClock,
+    InMemoryCache,
+    InMemoryCatalog,
+    InMemoryJobQueue,
+    InMemoryReportQueue,
+)
+from adapters.sqlite import SCHEMA_VERSION, SqliteCatalog, SqliteMeasurementStore, path_from_url
 from cloudperf_core import backends
+from cloudperf_core.catalog import Location
 from cloudperf_core.errors import (
     BackendConfigError,
     BackendError,
@@ -58,12 +65,29 @@ async def test_every_memory_port_opens() -> None:
     assert isinstance(await backends.open_job_queue("memory://"), InMemoryJobQueue)
     assert isinstance(await backends.open_report_queue("memory://"), InMemoryReportQueue)
     assert isinstance(await backends.open_cache("memory://"), InMemoryCache)
+    assert isinstance(await backends.open_catalog("memory://"), InMemoryCatalog)
+
+
+async def test_sqlite_store_and_catalogue_open_on_one_file(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cp.db'}"
+    catalog = await backends.open_catalog(url)
+    store = await backends.open_store(url)
+    try:
+        assert isinstance(catalog, SqliteCatalog)
+        await catalog.put_locations([Location(name="lab")])
+        # The store's own view of the same file sees what the other connection wrote.
+        assert isinstance(store, SqliteMeasurementStore)
+        found = await store.catalog.get_location("lab")
+        assert found is not None and found.name == "lab"
+    finally:
+        await store.close()
+        await catalog.close()
 
 
 async def test_unknown_scheme_and_wrong_port_are_config_errors() -> None:
     with pytest.raises(BackendConfigError, match="no backend for nosuch://"):
         await backends.open_store("nosuch://x")
-    with pytest.raises(BackendConfigError, match="only a measurement store"):
+    with pytest.raises(BackendConfigError, match="a measurement store and a catalogue, not 'jobs'"):
         await backends.open_job_queue("sqlite:///tmp/x.db")
 
 

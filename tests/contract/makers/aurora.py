@@ -5,10 +5,12 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncmy
 
 from adapters.aurora import AuroraMeasurementStore, open_backend
+from adapters.aurora.db import AuroraConfig
 from tests.contract.makers import Maker, MakerContext
 
 MYSQL_HOST = "127.0.0.1"
@@ -41,7 +43,7 @@ async def temp_database(
     # The name is generated above from hex digits only: identifiers cannot be bound.
     await _admin(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
     url = f"mysql://{MYSQL_USER}@{MYSQL_HOST}:{MYSQL_PORT}/{name}?pool_size=4&backoff_s=0.01"
-    store = await open_backend(url, "store")
+    store = AuroraMeasurementStore(AuroraConfig.from_url(url))
     try:
         if migrate:
             await store.migrate()
@@ -57,4 +59,22 @@ async def make(ctx: MakerContext) -> AsyncIterator[AuroraMeasurementStore]:
         yield store
 
 
+@asynccontextmanager
+async def _catalog(ctx: MakerContext) -> AsyncIterator[Any]:
+    async with temp_database() as (url, _):
+        catalog = await open_backend(url, "catalog")  # its own pool, as a deployment opens it
+        try:
+            yield catalog
+        finally:
+            await catalog.close()
+
+
+@asynccontextmanager
+async def _store_and_catalog(ctx: MakerContext) -> AsyncIterator[Any]:
+    async with temp_database() as (_, store):
+        yield store, store.catalog  # one database, one pool
+
+
 STORES = [Maker("mysql", make)]
+CATALOGS = [Maker("mysql", _catalog)]
+STORES_WITH_CATALOG = [Maker("mysql", _store_and_catalog)]

@@ -8,6 +8,7 @@ from typing import Any
 
 from adapters.memory import (
     InMemoryCache,
+    InMemoryCatalog,
     InMemoryJobQueue,
     InMemoryMeasurementStore,
     InMemoryReportQueue,
@@ -54,7 +55,23 @@ async def _cache(ctx: MakerContext) -> AsyncIterator[Any]:
         await backend.close()
 
 
+@asynccontextmanager
+async def _catalog(ctx: MakerContext) -> AsyncIterator[Any]:
+    backend = InMemoryCatalog()
+    try:
+        yield backend
+    finally:
+        await backend.close()
+
+
+@asynccontextmanager
+async def _store_and_catalog(ctx: MakerContext) -> AsyncIterator[Any]:
+    yield InMemoryMeasurementStore(), InMemoryCatalog()
+
+
 STORES = [Maker("memory", _store)]
+CATALOGS = [Maker("memory", _catalog)]
+STORES_WITH_CATALOG = [Maker("memory", _store_and_catalog)]
 JOB_QUEUES = [Maker("memory", _jobs)]
 REPORT_QUEUES = [Maker("memory", _reports)]
 CACHES = [Maker("memory", _cache)]

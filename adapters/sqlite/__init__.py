@@ -1,0 +1,39 @@
+"""The embedded SQLite backend (``sqlite://``): measurement store and catalogue in one file.
+
+URLs (decided here, documented in ``open_backend``):
+
+- ``sqlite:///abs/path.db`` and ``sqlite:////abs/path.db`` -> the absolute path ``/abs/path.db``
+- ``sqlite:relative/path.db`` -> a path relative to the working directory
+- ``sqlite://:memory:`` -> a private in-memory database (gone on close)
+
+``db`` (connection, worker thread, errors), ``schema`` (migrations), ``store``
+(MeasurementStore), ``catalog`` (Catalog) with ``catalog_sql`` (its statements).
+"""
+
+from __future__ import annotations
+
+from adapters.sqlite.catalog import SqliteCatalog
+from adapters.sqlite.db import SqliteDatabase, path_from_url
+from adapters.sqlite.schema import SCHEMA_VERSION
+from adapters.sqlite.store import SqliteMeasurementStore
+from cloudperf_core.errors import BackendConfigError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "SqliteCatalog",
+    "SqliteMeasurementStore",
+    "open_backend",
+    "path_from_url",
+]
+
+
+async def open_backend(url: str, port: str) -> object:
+    """``sqlite:///abs/path.db``, ``sqlite:relative.db`` or ``sqlite://:memory:`` -> the
+    measurement store (``store``) or the catalogue (``catalog``) in that file."""
+    if port not in ("store", "catalog"):
+        raise BackendConfigError(
+            f"sqlite:// provides a measurement store and a catalogue, not {port!r}; "
+            "use memory://, redis:// or sqs:// for queues and caches"
+        )
+    db = await SqliteDatabase.open(path_from_url(url))
+    return SqliteMeasurementStore(db) if port == "store" else SqliteCatalog(db)
