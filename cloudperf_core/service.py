@@ -331,7 +331,7 @@ async def _store_query(query: PlaceQuery, catalog: Catalog | None) -> StatsQuery
     if query.probe_locations is not None:
         wanted = set(query.probe_locations)
         there = [p.probe_id for p in await all_probes(catalog) if p.location in wanted]
-        sources = tuple(there) if sources is None else tuple(s for s in sources if s in there)
+        sources = tuple(there) if sources is None else tuple(sorted(set(sources) & set(there)))
     dest_ids: tuple[int, ...] | None = None
     if not where.is_everything():
         found = await catalog.find_locations(where)
