@@ -144,11 +144,11 @@ def reference(reports: list[MeasurementReport], grouping: Grouping) -> list[Any]
     return msgspec.to_builtins(group_windows(rows, grouping, index))
 
 
-@pytest.mark.parametrize("group_by", [*NAMED, MATRIX], ids=[*NAMED, "matrix"])
-async def test_every_grouping_gives_the_reference_answer(seeded: Any, group_by: Any) -> None:
+async def test_every_grouping_gives_the_reference_answer(seeded: Any) -> None:
     store, catalog, reports = seeded
-    got = await service.query_stats(store, PlaceQuery(), group_by, catalog=catalog)
-    assert msgspec.to_builtins(got) == reference(reports, grouping_for(group_by))
+    for group_by in (*NAMED, MATRIX):
+        got = await service.query_stats(store, PlaceQuery(), group_by, catalog=catalog)
+        assert msgspec.to_builtins(got) == reference(reports, grouping_for(group_by)), group_by
 
 
 async def test_numbers_by_place_match_the_raw_samples(seeded: Any) -> None:
