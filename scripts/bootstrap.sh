@@ -13,6 +13,12 @@ if ! command -v fping >/dev/null 2>&1 && [ -z "${CLOUDPERF_FPING:-}" ]; then
 fi
 
 extras="${1:-}"
+# The CDK app (extra "infra") synthesizes through jsii, which runs on Node.js.
+if [[ ",$extras," == *",infra,"* ]] && ! command -v node >/dev/null 2>&1; then
+  echo "== installing Node.js (apt-get) for CDK synthesis"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null
+fi
 stamp=".venv/.installed${extras:+-$extras}"
 if [ ! -x .venv/bin/python ]; then
   echo "== creating .venv"
