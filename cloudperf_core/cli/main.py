@@ -154,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mig = dbsub.add_parser("migrate", help="apply schema migrations (idempotent)")
     mig.add_argument("--store", required=True)
+
+    from cloudperf_core.cli.cost import add_cost_parser
+
+    add_cost_parser(sub)
     return p
 
 
@@ -402,6 +406,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "parse":
             return cmd_parse(args, out, err)
+        if args.command == "cost":
+            from cloudperf_core.cli.cost import cmd_cost
+
+            return cmd_cost(args, out)
         handler = {
             "measure": cmd_measure,
             "report": cmd_report,
