@@ -101,10 +101,33 @@ def _run(argv: Sequence[str]) -> None:
         raise BundleError(f"command failed ({done.returncode}): {' '.join(argv)}\n{tail}")
 
 
-def build_wheel(project_root: Path, wheel_dir: Path) -> Path:
-    """The project's own wheel (pure Python), built the way pip builds it."""
+# Not needed to build the wheel: kept out of the copy the wheel is built from.
+_NOT_SOURCES = shutil.ignore_patterns(
+    ".git",
+    ".venv",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    ".*_cache",
+    ".hypothesis",
+    "infra",
+    "tests",
+    "benchmarks",
+    "node_modules",
+)
+
+
+def build_wheel(project_root: Path, staging: Path) -> Path:
+    """The project's own wheel (pure Python), built the way pip builds it.
+
+    It is built from a fresh copy of the sources: setuptools keeps a ``build/`` directory in
+    the tree it builds, and a module deleted from the sources would linger there and ship.
+    """
+    source, wheel_dir = staging / "src", staging / "wheel"
+    shutil.copytree(project_root, source, ignore=_NOT_SOURCES)
     pip = [sys.executable, "-m", "pip"]
-    _run([*pip, "wheel", "--quiet", "--no-deps", "--wheel-dir", str(wheel_dir), str(project_root)])
+    _run([*pip, "wheel", "--quiet", "--no-deps", "--wheel-dir", str(wheel_dir), str(source)])
     wheels = sorted(wheel_dir.glob("cloudperf-*.whl"))
     if len(wheels) != 1:
         raise BundleError(f"expected one cloudperf wheel in {wheel_dir}, found {len(wheels)}")
@@ -224,7 +247,7 @@ def build_bundle(
     site, layer_python, function_dir = staging / "site", staging / "layer/python", staging / "fn"
     for d in (site, layer_python, function_dir):
         d.mkdir(parents=True)
-    wheel = build_wheel(project_root, staging / "wheel")
+    wheel = build_wheel(project_root, staging)
     install_for_lambda(wheel, site, arch=arch, python_version=python_version, extras=extras)
     split_site(site, layer_python, function_dir)
     strip_tree(layer_python)
