@@ -35,8 +35,8 @@ from urllib.parse import urlsplit
 import asyncmy
 
 from adapters.aurora import AuroraMeasurementStore, open_backend
-from cloudperf_core.catalog import AddressRange, Location
 from benchmarks._gen import synthetic_reports
+from cloudperf_core.catalog import AddressRange, Location
 from cloudperf_core.models import MeasurementReport
 from cloudperf_core.service import ingest_reports
 

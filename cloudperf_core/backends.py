@@ -1,41 +1,128 @@
 """Find a backend for a URL through entry points, so the core never imports adapters.
 
-Each adapter module registers ``open_backend(url, port)`` under the entry-point group
-``cloudperf.backends`` keyed by URL scheme (``memory``, ``sqlite``, ``mysql``, ``redis``,
-``sqs``). A third-party package can add a scheme the same way.
+Each adapter module registers ``open_backend(url, port, *, shared=None)`` under the entry-point
+group ``cloudperf.backends`` keyed by URL scheme (``memory``, ``sqlite``, ``mysql``, ``redis``,
+``rediss``, ``sqs``). A third-party package can add a scheme the same way. ``shared`` is the
+:class:`SharedResources` of one composition root (:mod:`cloudperf_core.bootstrap`): ports opened
+from one URL take their connection pool from it, so e.g. the five Redis-backed ports share one
+pool; without it each port object owns its own and closes it in ``close()``.
 
->>> store = await open_store("sqlite:///tmp/cloudperf.db")   # doctest: +SKIP
+Port names (:data:`PORTS`): ``store`` (MeasurementStore), ``catalog``, ``jobs`` (JobQueue),
+``reports`` (ReportQueue), ``cache`` (Cache), ``sessions`` (SessionStore), ``liveness``
+(LivenessTracker), ``counters`` (RateCounters), ``cursors`` (RotationCursors).
+
+Applications open ports through :mod:`cloudperf_core.bootstrap`; ``open_store`` and friends
+here open one port on its own (the caller closes it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Hashable
 from importlib.metadata import entry_points
-from typing import Literal, cast
-from urllib.parse import urlsplit
+from typing import Literal, TypeVar, cast, get_args
 
-from cloudperf_core.errors import BackendConfigError
+from cloudperf_core.errors import BackendConfigError, CloudperfError
 from cloudperf_core.ports import Cache, Catalog, JobQueue, MeasurementStore, ReportQueue
 
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PORTS",
+    "PortName",
+    "SharedResources",
+    "available_schemes",
+    "open_backend",
+    "open_cache",
+    "open_catalog",
+    "open_job_queue",
+    "open_report_queue",
+    "open_store",
+    "redact_url",
+    "scheme_of",
+]
+
 ENTRY_POINT_GROUP = "cloudperf.backends"
-PortName = Literal["store", "jobs", "reports", "cache", "catalog"]
-BackendFactory = Callable[[str, PortName], Awaitable[object]]
+PortName = Literal[
+    "store", "catalog", "jobs", "reports", "cache", "sessions", "liveness", "counters", "cursors"
+]
+PORTS: tuple[PortName, ...] = get_args(PortName)
+BackendFactory = Callable[..., Awaitable[object]]
+R = TypeVar("R")
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+_NETLOC = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://)(?P<netloc>[^/?#]*)")
 
 
 def scheme_of(url: str) -> str:
-    scheme = urlsplit(url).scheme.lower()
-    if not scheme:
+    """``mysql`` for ``mysql://...`` (a ``+driver`` suffix is dropped), lower case."""
+    match = _SCHEME.match(url)
+    if not match:
         raise BackendConfigError(f"not a backend URL (expected scheme://...): {redact_url(url)}")
-    return scheme.split("+", 1)[0]
+    return match.group(1).lower().split("+", 1)[0]
 
 
 def redact_url(url: str) -> str:
-    """The URL with any password replaced, safe for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """The URL with any password replaced, safe for messages and logs (never raises)."""
+    match = _NETLOC.match(url)
+    if not match:
         return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
+    credentials, at, host = match["netloc"].rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    user = credentials.split(":", 1)[0]
+    return f"{match['head']}{user}:***@{host}{url[match.end() :]}"
+
+
+class SharedResources:
+    """Connection pools and clients that several ports of one composition root share.
+
+    An adapter asks for ``get(key, make, close)``: the first call makes the resource, later
+    calls with the same key return it. :meth:`aclose` closes each resource once, newest
+    first, after the ports that use it were closed.
+    """
+
+    def __init__(self) -> None:
+        self._items: dict[Hashable, object] = {}
+        self._closers: list[Callable[[], Awaitable[None]]] = []
+
+    def get(self, key: Hashable, make: Callable[[], R], close: Callable[[R], Awaitable[None]]) -> R:
+        if key in self._items:
+            return cast(R, self._items[key])
+        item = make()
+        self._items[key] = item
+
+        async def closer() -> None:
+            await close(item)
+
+        self._closers.append(closer)
+        return item
+
+    async def aget(
+        self,
+        key: Hashable,
+        make: Callable[[], Awaitable[R]],
+        close: Callable[[R], Awaitable[None]],
+    ) -> R:
+        """:meth:`get` for a resource that takes awaiting to make (callers open one at a time)."""
+        if key in self._items:
+            return cast(R, self._items[key])
+        item = await make()
+        return self.get(key, lambda: item, close)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    async def aclose(self) -> None:
+        closers, self._closers = self._closers[::-1], []
+        self._items.clear()
+        first: CloudperfError | None = None
+        for close in closers:
+            try:
+                await close()
+            except CloudperfError as exc:
+                first = first or exc
+        if first is not None:
+            raise first
 
 
 def available_schemes() -> list[str]:
@@ -56,8 +143,14 @@ def _factory(scheme: str) -> BackendFactory:
     raise BackendConfigError(f"no backend for {scheme}:// (known schemes: {known})")
 
 
-async def open_backend(url: str, port: PortName) -> object:
-    return await _factory(scheme_of(url))(url, port)
+async def open_backend(url: str, port: PortName, shared: SharedResources | None = None) -> object:
+    """The object serving ``port`` for ``url`` (BackendConfigError if the scheme cannot)."""
+    if port not in PORTS:
+        raise BackendConfigError(f"no port named {port!r} (ports: {', '.join(PORTS)})")
+    factory = _factory(scheme_of(url))
+    if shared is None:
+        return await factory(url, port)
+    return await factory(url, port, shared=shared)
 
 
 async def open_store(url: str) -> MeasurementStore:

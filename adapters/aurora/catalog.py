@@ -15,9 +15,8 @@ from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from adapters.aurora import catalog_sql as q
-from adapters.aurora.db import Tx
+from adapters.aurora.db import Tx, dialect
 from adapters.aurora.directory import CHUNK_ROWS, AuroraDirectory, location_ids
-from adapters.aurora.rows import chunks
 from adapters.aurora.sql import in_list, union_all, values_rows
 from adapters.catalog_rows import (
     after_address,
@@ -29,6 +28,7 @@ from adapters.catalog_rows import (
     status_from_counts,
     unpacked,
 )
+from cloudperf_core.batching import chunks
 from cloudperf_core.catalog import (
     AddressRange,
     CatalogStatus,
@@ -67,7 +67,7 @@ class AuroraCatalog(AuroraDirectory):
 
         async def body(cur: Tx) -> dict[str, int]:
             for chunk in chunks(rows, CHUNK_ROWS):
-                stmt = values_rows(q.UPSERT_LOCATIONS, len(chunk), 9)
+                stmt = values_rows(q.UPSERT_LOCATIONS[dialect(cur)], len(chunk), 9)
                 await cur.execute(stmt, [v for row in chunk for v in row])
             return await location_ids(cur, [r[0] for r in rows])
 
@@ -138,7 +138,7 @@ class AuroraCatalog(AuroraDirectory):
                     for (ver, lo, hi), name in chunk
                     for v in (ver, lo.packed, hi.packed, ids[name])
                 ]
-                await cur.execute(values_rows(q.UPSERT_RANGES, len(chunk), 4), params)
+                await cur.execute(values_rows(q.UPSERT_RANGES[dialect(cur)], len(chunk), 4), params)
             return len(checked)
 
         return await self._run("import ranges", body, write=True) if checked else 0
@@ -241,7 +241,7 @@ class AuroraCatalog(AuroraDirectory):
             await cur.execute(q.SHIFT_HISTORY, span)
             for chunk in chunks(found, CHUNK_ROWS):
                 params = [v for a in chunk for v in (version, a.packed, 0b1000, sweep.at_ms)]
-                await cur.execute(values_rows(q.UPSERT_FOUND, len(chunk), 4), params)
+                await cur.execute(values_rows(q.UPSERT_FOUND[dialect(cur)], len(chunk), 4), params)
             await cur.execute(q.FORGET_SILENT, span)
             at = sweep.at_ms
             await cur.execute(q.TOUCH_RANGES, (at, at, version, hi.packed, lo.packed))

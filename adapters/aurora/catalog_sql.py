@@ -1,8 +1,11 @@
 """SQL constants of :mod:`adapters.aurora.catalog` (``%s`` parameters only, ``{}`` marks where
 a run of placeholders goes; see :mod:`adapters.aurora.sql`). Column orders of the SELECT lists
-match :mod:`adapters.catalog_rows`. Valid on MySQL 8 and MariaDB 10.11 alike."""
+match :mod:`adapters.catalog_rows`. Valid on MySQL 8 and MariaDB 10.11 alike; upserts are
+keyed by dialect (:func:`adapters.aurora.sql.upsert`)."""
 
 from __future__ import annotations
+
+from adapters.aurora.sql import upsert
 
 _LOC = (
     "l.location_id, l.name, l.country, l.country_name, l.city, l.asn, l.asn_name, l.latitude,"
@@ -18,12 +21,12 @@ _AFTER_RANGE = "(r.ip_version > %s OR (r.ip_version = %s AND r.start_addr > %s))
 
 # --- locations -------------------------------------------------------------------------------
 
-UPSERT_LOCATIONS = (
+UPSERT_LOCATIONS = upsert(
     "INSERT INTO locations (name, country, country_name, city, asn, asn_name, latitude,"
-    " longitude, search_text) VALUES {} ON DUPLICATE KEY UPDATE country = VALUES(country),"
-    " country_name = VALUES(country_name), city = VALUES(city), asn = VALUES(asn),"
-    " asn_name = VALUES(asn_name), latitude = VALUES(latitude),"
-    " longitude = VALUES(longitude), search_text = VALUES(search_text)"
+    " longitude, search_text) VALUES {}",
+    "country = NEW(country), country_name = NEW(country_name), city = NEW(city),"
+    " asn = NEW(asn), asn_name = NEW(asn_name), latitude = NEW(latitude),"
+    " longitude = NEW(longitude), search_text = NEW(search_text)",
 )
 SELECT_LOCATION_IDS = "SELECT name, location_id FROM locations WHERE name IN ({})"
 GET_LOCATION = f"SELECT {_LOC} FROM locations l WHERE l.name = %s"  # noqa: S608 - constant columns, no values
@@ -46,9 +49,9 @@ ORDER_BY_NAME_LIMIT = " ORDER BY l.name LIMIT %s"
 
 # --- ranges ----------------------------------------------------------------------------------
 
-UPSERT_RANGES = (
-    "INSERT INTO address_ranges (ip_version, start_addr, end_addr, location_id) VALUES {}"
-    " ON DUPLICATE KEY UPDATE end_addr = VALUES(end_addr), location_id = VALUES(location_id)"
+UPSERT_RANGES = upsert(
+    "INSERT INTO address_ranges (ip_version, start_addr, end_addr, location_id) VALUES {}",
+    "end_addr = NEW(end_addr), location_id = NEW(location_id)",
 )
 LIST_RANGES = (
     f"SELECT {_RANGE} FROM address_ranges r JOIN locations l"  # noqa: S608 - constant columns, no values
@@ -100,10 +103,9 @@ SHIFT_HISTORY = (
     "UPDATE reachable_addresses SET history = history >> 1"
     " WHERE ip_version = %s AND address BETWEEN %s AND %s"
 )
-UPSERT_FOUND = (
-    "INSERT INTO reachable_addresses (ip_version, address, history, last_seen_ms) VALUES {}"
-    " ON DUPLICATE KEY UPDATE history = history | VALUES(history),"
-    " last_seen_ms = GREATEST(last_seen_ms, VALUES(last_seen_ms))"
+UPSERT_FOUND = upsert(
+    "INSERT INTO reachable_addresses (ip_version, address, history, last_seen_ms) VALUES {}",
+    "history = history | NEW(history), last_seen_ms = GREATEST(last_seen_ms, NEW(last_seen_ms))",
 )
 FORGET_SILENT = (
     "DELETE FROM reachable_addresses"
@@ -123,12 +125,12 @@ REACHABLE_OF_LOCATION = (
 
 # --- probes, users, settings -----------------------------------------------------------------
 
-UPSERT_PROBE = (
+UPSERT_PROBE = upsert(
     "INSERT INTO probes (probe_id, token_hash, name, location_id, enabled, created_at_ms,"
-    " last_seen_ms) VALUES (%s, %s, %s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE"
-    " token_hash = VALUES(token_hash), name = VALUES(name), location_id = VALUES(location_id),"
-    " enabled = VALUES(enabled), created_at_ms = VALUES(created_at_ms),"
-    " last_seen_ms = VALUES(last_seen_ms)"
+    " last_seen_ms) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+    "token_hash = NEW(token_hash), name = NEW(name), location_id = NEW(location_id),"
+    " enabled = NEW(enabled), created_at_ms = NEW(created_at_ms),"
+    " last_seen_ms = NEW(last_seen_ms)",
 )
 _PROBES = f"SELECT {_PROBE} FROM probes p LEFT JOIN locations l ON l.location_id = p.location_id"  # noqa: S608 - constant columns, no values
 GET_PROBE = _PROBES + " WHERE p.probe_id = %s"
@@ -137,9 +139,9 @@ TOUCH_PROBE = (
     "UPDATE probes SET last_seen_ms = GREATEST(COALESCE(last_seen_ms, %s), %s) WHERE probe_id = %s"
 )
 PROBE_EXISTS = "SELECT probe_id FROM probes WHERE probe_id = %s"
-UPSERT_USER = (
-    "INSERT INTO users (user_name, password_hash, role) VALUES (%s, %s, %s)"
-    " ON DUPLICATE KEY UPDATE password_hash = VALUES(password_hash), role = VALUES(role)"
+UPSERT_USER = upsert(
+    "INSERT INTO users (user_name, password_hash, role) VALUES (%s, %s, %s)",
+    "password_hash = NEW(password_hash), role = NEW(role)",
 )
 GET_USER = "SELECT user_name, password_hash, role FROM users WHERE user_name = %s"
 LIST_USERS = (
@@ -148,9 +150,8 @@ LIST_USERS = (
 )
 DELETE_USER = "DELETE FROM users WHERE user_name = %s"
 GET_SETTINGS = "SELECT body FROM settings WHERE setting_key = %s"
-UPSERT_SETTINGS = (
-    "INSERT INTO settings (setting_key, body) VALUES (%s, %s)"
-    " ON DUPLICATE KEY UPDATE body = VALUES(body)"
+UPSERT_SETTINGS = upsert(
+    "INSERT INTO settings (setting_key, body) VALUES (%s, %s)", "body = NEW(body)"
 )
 
 # --- status ----------------------------------------------------------------------------------

@@ -1,37 +1,42 @@
-"""Connection handling for the Aurora MySQL adapter: URL options, pool, retries, errors.
+"""Connection handling for the Aurora MySQL adapter: pool, transactions, retries, errors.
 
 Everything that touches asyncmy's exceptions lives here, so driver errors are translated at
 one boundary: transient ones (lost connection, killed connection, deadlock, lock wait
-timeout, timeouts) become :class:`BackendUnavailableError` after a bounded number of retries
-with backoff; everything else becomes :class:`BackendError`.
+timeout, timeouts) become :class:`BackendUnavailableError`, retried under the URL's
+:class:`~adapters._retry.RetryPolicy`; everything else becomes :class:`BackendError`.
+
+Time to an error is bounded: a new connection (TCP, TLS, handshake, login) gets
+``connect_timeout_s``, a transaction attempt ``connect_timeout_s + statement_timeout_s``, the
+whole operation at most ``max_attempts`` attempts with backoff and never more than
+``deadline_s``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 import anyio
 import asyncmy
 from asyncmy.cursors import Cursor
 
-from cloudperf_core.backends import redact_url
+from adapters._loop import LoopBound
+from adapters._retry import retrying
+from adapters.aurora.config import AuroraConfig, Dialect, dialect_of
 from cloudperf_core.errors import (
     BackendConfigError,
     BackendError,
     BackendUnavailableError,
     CloudperfError,
+    InvalidSpecError,
 )
 
 __all__ = [
     "AuroraConfig",
     "Database",
     "Tx",
+    "dialect",
     "driver_errors",
     "error_code",
     "is_transient",
@@ -40,7 +45,6 @@ __all__ = [
     "translate",
 ]
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 Tx = Cursor  # a cursor inside an open transaction
 
@@ -67,7 +71,7 @@ _ACCESS_DENIED = frozenset({1044, 1045, 1049, 1698})  # denied, bad password, un
 def placeholders(n: int) -> str:
     """``%s, %s, ...`` with ``n`` placeholders, for ``IN (...)`` lists (never values)."""
     if n < 1:
-        raise ValueError("an IN list needs at least one placeholder")
+        raise InvalidSpecError("an IN list needs at least one placeholder")
     return ", ".join(["%s"] * n)
 
 
@@ -75,94 +79,6 @@ def rows_placeholders(n_rows: int, n_cols: int) -> str:
     """``(%s, %s), (%s, %s), ...``: ``n_rows`` row constructors of ``n_cols`` placeholders."""
     row = "(" + placeholders(n_cols) + ")"
     return ", ".join([row] * n_rows)
-
-
-@dataclass(frozen=True, kw_only=True)
-class AuroraConfig:
-    """Options parsed from ``mysql://user:pass@host:port/db?option=value&...``.
-
-    Query options: ``pool_size`` (max connections, default 10), ``pool_min`` (kept open, 0),
-    ``connect_timeout_s`` (5), ``statement_timeout_s`` (per transaction attempt, 30),
-    ``max_attempts`` (for transient errors, 4), ``backoff_s`` (first retry delay, 0.05),
-    ``pool_recycle_s`` (3600).
-    """
-
-    host: str
-    port: int
-    user: str
-    password: str
-    database: str
-    pool_size: int = 10
-    pool_min: int = 0
-    connect_timeout_s: float = 5.0
-    statement_timeout_s: float = 30.0
-    max_attempts: int = 4
-    backoff_s: float = 0.05
-    pool_recycle_s: int = 3600
-    redacted_url: str = ""
-
-    @classmethod
-    def from_url(cls, url: str) -> AuroraConfig:
-        safe = redact_url(url)
-        parts = urlsplit(url)
-        if parts.scheme.split("+", 1)[0].lower() != "mysql":
-            raise BackendConfigError(f"not a mysql:// URL: {safe}")
-        database = unquote(parts.path.lstrip("/"))
-        if not database or "/" in database:
-            raise BackendConfigError(f"the mysql URL needs a database name: {safe}")
-        ints = {"pool_size", "pool_min", "max_attempts", "pool_recycle_s"}
-        floats = {"connect_timeout_s", "statement_timeout_s", "backoff_s"}
-        options: dict[str, Any] = {}
-        for key, value in parse_qsl(parts.query, keep_blank_values=True):
-            try:
-                if key in ints:
-                    options[key] = int(value)
-                elif key in floats:
-                    options[key] = float(value)
-                else:
-                    known = ", ".join(sorted(ints | floats))
-                    raise BackendConfigError(f"unknown mysql URL option {key!r} (known: {known})")
-            except ValueError as exc:
-                raise BackendConfigError(
-                    f"mysql URL option {key}={value!r} is not a number"
-                ) from exc
-        try:
-            port = parts.port or 3306
-        except ValueError as exc:
-            raise BackendConfigError(f"bad port in mysql URL: {safe}") from exc
-        config = cls(
-            host=parts.hostname or "127.0.0.1",
-            port=port,
-            user=unquote(parts.username or "root"),
-            password=unquote(parts.password or ""),
-            database=database,
-            redacted_url=safe,
-            **options,
-        )
-        if config.pool_size < 1 or not 0 <= config.pool_min <= config.pool_size:
-            raise BackendConfigError(
-                "mysql URL: need pool_size >= 1 and 0 <= pool_min <= pool_size"
-            )
-        if config.max_attempts < 1 or config.statement_timeout_s <= 0:
-            raise BackendConfigError("mysql URL: need max_attempts >= 1, statement_timeout_s > 0")
-        return config
-
-    def connect_kwargs(self, *, database: bool = True) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {
-            "host": self.host,
-            "port": self.port,
-            "user": self.user,
-            "password": self.password,
-            "connect_timeout": self.connect_timeout_s,
-            "read_timeout": self.statement_timeout_s,
-            "charset": "utf8mb4",
-            "autocommit": False,
-            # Both servers honour this; it keeps sessions identical on MySQL 8 and MariaDB.
-            "init_command": "SET SESSION sql_mode = 'STRICT_TRANS_TABLES,NO_ZERO_DATE'",
-        }
-        if database:
-            kwargs["database"] = self.database
-        return kwargs
 
 
 def error_code(exc: BaseException) -> int | None:
@@ -197,45 +113,41 @@ _DRIVER_ERRORS = (asyncmy.errors.MySQLError, OSError, TimeoutError, asyncio.Inco
 
 
 class Database:
-    """A lazily created asyncmy pool plus the transaction runner every query goes through.
+    """A lazily created asyncmy pool per event loop, plus the transaction runner every query
+    goes through.
 
-    The pool is bound to the event loop that created it; a Lambda container that runs each
-    invocation in a fresh loop gets a new pool transparently, one that keeps its loop reuses
-    the open connections.
+    The pool is kept across Lambda invocations that share a loop and made again for a new
+    loop (:class:`~adapters._loop.LoopBound`). The server's kind is read from the first
+    connection and decides the upsert syntax (:attr:`dialect`).
     """
 
     def __init__(self, config: AuroraConfig) -> None:
         self.config = config
-        self._pool: Any = None
-        self._pool_loop: asyncio.AbstractEventLoop | None = None
-        self._pool_lock: asyncio.Lock | None = None
+        self._pools: LoopBound[Any] = LoopBound(self._open_pool, self._close_pool)
         # Test seams: awaited with the connection id just before COMMIT of a write
         # transaction; called with each statement's SQL (set before first use).
         self.before_commit: Callable[[int], Awaitable[None]] | None = None
         self.on_statement: Callable[[str], None] | None = None
 
-    async def _get_pool(self) -> Any:
-        loop = asyncio.get_running_loop()
-        if self._pool is not None and self._pool_loop is loop:
-            return self._pool
-        if self._pool_lock is None or self._pool_loop is not loop:
-            self._pool_lock = asyncio.Lock()
-            self._pool = None
-            self._pool_loop = loop
-        async with self._pool_lock:
-            if self._pool is None:
-                cfg = self.config
-                kwargs = cfg.connect_kwargs()
-                if self.on_statement is not None:
-                    observer = self.on_statement
-                    kwargs["query_callback"] = lambda _cur, query, _ms: observer(query)
-                self._pool = await asyncmy.create_pool(
-                    minsize=cfg.pool_min,
-                    maxsize=cfg.pool_size,
-                    pool_recycle=cfg.pool_recycle_s,
-                    **kwargs,
-                )
-        return self._pool
+    async def _open_pool(self) -> Any:
+        o = self.config.options
+        kwargs = self.config.connect_kwargs()
+        if self.on_statement is not None:
+            observer = self.on_statement
+            kwargs["query_callback"] = lambda _cur, query, _ms: observer(query)
+        # pool_min connections are opened now, one after another.
+        with anyio.fail_after(o.connect_timeout_s * max(1, o.pool_min)):
+            return await asyncmy.create_pool(
+                minsize=o.pool_min, maxsize=o.pool_size, pool_recycle=o.pool_recycle_s, **kwargs
+            )
+
+    async def _close_pool(self, pool: Any) -> None:
+        pool.close()
+        try:
+            with anyio.fail_after(self.config.options.connect_timeout_s):
+                await pool.wait_closed()
+        except (TimeoutError, *_DRIVER_ERRORS):
+            pool.terminate()
 
     async def run(
         self,
@@ -252,34 +164,43 @@ class Database:
         ``retry_duplicate_key`` treats a duplicate key as a lost race with a concurrent
         writer, which the next attempt sees and handles.
         """
-        cfg = self.config
-        for attempt in range(1, cfg.max_attempts + 1):
+        safe = self.config.redacted_url
+
+        async def attempt() -> T:
             try:
-                with anyio.fail_after(cfg.statement_timeout_s + cfg.connect_timeout_s):
-                    return await self._attempt(body, write=write)
+                return await self._attempt(body, write=write)
             except CloudperfError:
                 raise
             except _DRIVER_ERRORS as exc:
-                retry = is_transient(exc) or (
-                    retry_duplicate_key and error_code(exc) == _DUPLICATE_KEY
-                )
-                if not retry:
-                    raise translate(exc, what, cfg.redacted_url) from exc
-                if attempt == cfg.max_attempts:
+                if retry_duplicate_key and error_code(exc) == _DUPLICATE_KEY:
                     raise BackendUnavailableError(
-                        f"{what} on {cfg.redacted_url} failed after {attempt} attempts: "
-                        f"{type(exc).__name__} {exc}"
+                        f"{what} on {safe}: lost a race with a concurrent writer"
                     ) from exc
-                delay = cfg.backoff_s * 2 ** (attempt - 1) * (0.5 + random.random())
-                log.warning(
-                    "%s: transient error (%s), retry %d in %.2fs", what, exc, attempt, delay
-                )
-                await anyio.sleep(delay)
-        raise AssertionError("unreachable")
+                raise translate(exc, what, safe) from exc
+
+        return await retrying(f"{what} on {safe}", attempt, self.config.retry_policy)
+
+    async def _acquire(self) -> tuple[Any, Any]:
+        pool = await self._pools.get()
+        o = self.config.options
+        if pool.freesize == 0 and pool.size < pool.maxsize:
+            # This acquire opens a connection: the connect timeout bounds the whole of it
+            # (asyncmy's own applies to the TCP connect only, the handshake reads wait for
+            # the statement timeout).
+            bound_s, doing = o.connect_timeout_s, "connect"
+        else:
+            bound_s, doing = o.statement_timeout_s, "wait for a pooled connection"
+        try:
+            with anyio.fail_after(bound_s):
+                conn = await pool.acquire()
+        except TimeoutError as exc:
+            raise BackendUnavailableError(
+                f"{doing} to {self.config.redacted_url}: no answer within {bound_s:g} s"
+            ) from exc
+        return pool, conn
 
     async def _attempt(self, body: Callable[[Tx], Awaitable[T]], *, write: bool) -> T:
-        pool = await self._get_pool()
-        conn = await pool.acquire()
+        pool, conn = await self._acquire()
         ok = False
         try:
             async with conn.cursor() as cur:
@@ -296,26 +217,27 @@ class Database:
             pool.release(conn)
 
     async def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None and self._pool_loop is asyncio.get_running_loop():
-            pool.close()
-            try:
-                with anyio.fail_after(self.config.connect_timeout_s):
-                    await pool.wait_closed()
-            except (TimeoutError, *_DRIVER_ERRORS):
-                pool.terminate()
-        elif pool is not None:
-            pool.terminate()
+        await self._pools.aclose()
 
     async def connect_raw(self, *, database: bool = True) -> Any:
         """One autocommit connection outside the pool (migrations, admin), mapped errors."""
+        bound_s = self.config.options.connect_timeout_s
         try:
-            with anyio.fail_after(self.config.connect_timeout_s + 1):
+            with anyio.fail_after(bound_s):
                 conn = await asyncmy.connect(**self.config.connect_kwargs(database=database))
-            await conn.autocommit(True)  # type: ignore[no-untyped-call]
-            return conn
+                await conn.autocommit(True)  # type: ignore[no-untyped-call]
+        except TimeoutError as exc:
+            raise BackendUnavailableError(
+                f"connect to {self.config.redacted_url}: no answer within {bound_s:g} s"
+            ) from exc
         except _DRIVER_ERRORS as exc:
             raise translate(exc, "connect", self.config.redacted_url) from exc
+        return conn
+
+
+def dialect(cur: Tx) -> Dialect:
+    """The upsert syntax the server behind this transaction wants (from its version)."""
+    return dialect_of(cur.connection.get_server_info())
 
 
 def driver_errors() -> tuple[type[BaseException], ...]:

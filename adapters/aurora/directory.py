@@ -14,8 +14,7 @@ import msgspec
 
 from adapters.aurora import catalog_sql as q
 from adapters.aurora import migrate as aurora_migrate
-from adapters.aurora.db import Database, Tx
-from adapters.aurora.rows import chunks
+from adapters.aurora.db import Database, Tx, dialect
 from adapters.aurora.sql import in_list
 from adapters.catalog_rows import (
     SETTINGS_KEY,
@@ -23,6 +22,7 @@ from adapters.catalog_rows import (
     settings_from_body,
     user_from_row,
 )
+from cloudperf_core.batching import chunks
 from cloudperf_core.catalog import Probe, Settings, User, check_limit, check_probe, check_user
 from cloudperf_core.errors import NotFoundError
 
@@ -84,7 +84,7 @@ class AuroraDirectory:
             if probe.location is not None:
                 location_id = (await location_ids(cur, [probe.location]))[probe.location]
             await cur.execute(
-                q.UPSERT_PROBE,
+                q.UPSERT_PROBE[dialect(cur)],
                 (
                     probe.probe_id,
                     probe.token_hash,
@@ -120,7 +120,9 @@ class AuroraDirectory:
         check_user(user)
 
         async def body(cur: Tx) -> None:
-            await cur.execute(q.UPSERT_USER, (user.name, user.password_hash, user.role))
+            await cur.execute(
+                q.UPSERT_USER[dialect(cur)], (user.name, user.password_hash, user.role)
+            )
 
         await self._run("put user", body, write=True)
 
@@ -146,7 +148,7 @@ class AuroraDirectory:
         body_bytes = _settings_encoder.encode(settings)
 
         async def body(cur: Tx) -> None:
-            await cur.execute(q.UPSERT_SETTINGS, (SETTINGS_KEY, body_bytes))
+            await cur.execute(q.UPSERT_SETTINGS[dialect(cur)], (SETTINGS_KEY, body_bytes))
 
         await self._run("put settings", body, write=True)
 

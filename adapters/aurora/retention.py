@@ -20,12 +20,12 @@ from adapters.aurora.db import Database, Tx
 from adapters.aurora.rows import (
     MAX_KEYS_PER_STATEMENT,
     WindowKey,
-    chunks,
     pk,
     select_windows_for_update,
     upsert_windows,
 )
 from adapters.window_rows import window_from_row
+from cloudperf_core.batching import chunks
 from cloudperf_core.catalog import RetentionPolicy, RetentionResult
 from cloudperf_core.models import WindowAggregate
 from cloudperf_core.windows.aggregate import combine_all, rewindow

@@ -8,11 +8,11 @@ never on its number of rows or addresses.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from adapters.aurora import sql
-from adapters.aurora.db import Tx, placeholders
+from adapters.aurora.db import Tx, dialect, placeholders
 from adapters.window_rows import window_from_row, window_to_row
+from cloudperf_core.batching import chunks
 from cloudperf_core.models import WindowAggregate
 
 WindowKey = tuple[str, str, int, int]  # (source, target, window_s, window_start_s): PK order
@@ -27,10 +27,6 @@ _ROW_OVERHEAD_BYTES = 200
 
 def pk(w: WindowAggregate) -> WindowKey:
     return (w.source, w.target, w.window_s, w.window_start_s)
-
-
-def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 async def select_windows_for_update(cur: Tx, keys: Sequence[WindowKey]) -> list[WindowAggregate]:
@@ -68,7 +64,7 @@ async def upsert_windows(cur: Tx, rows: Sequence[WindowAggregate]) -> None:
     size = 0
 
     async def flush() -> None:
-        stmt = sql.values_rows(sql.UPSERT_WINDOWS, len(batch), sql.N_WINDOW_COLUMNS)
+        stmt = sql.values_rows(sql.UPSERT_WINDOWS[dialect(cur)], len(batch), sql.N_WINDOW_COLUMNS)
         params = [v for w in batch for v in window_to_row(w)]
         await cur.execute(stmt, params)
 

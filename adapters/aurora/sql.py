@@ -2,14 +2,36 @@
 
 No statement here is ever built from values: the only thing formatted into SQL is a run of
 ``%s`` placeholders (see :func:`adapters.aurora.db.placeholders`) whose count matches the
-list being bound. Valid on MySQL 8 / Aurora MySQL 3 and MariaDB 10.11 (``VALUES(col)`` in
-``ON DUPLICATE KEY UPDATE`` works on both; MySQL 8.0.20+ merely deprecates it).
+list being bound. Valid on MySQL 8 / Aurora MySQL 3 and MariaDB 10.11.
+
+Upserts come in two texts, keyed by :data:`adapters.aurora.config.Dialect`: MariaDB refers to
+the row being inserted as ``VALUES(col)``, MySQL 8.0.19+ as a row alias (``INSERT ... AS new
+ON DUPLICATE KEY UPDATE col = new.col``; ``VALUES()`` is deprecated there from 8.0.20). Both
+are made once, at import, from one text that writes ``NEW(col)``.
 """
 
 from __future__ import annotations
 
+import re
+
+from adapters.aurora.config import Dialect
 from adapters.aurora.db import placeholders, rows_placeholders
 from adapters.window_rows import WINDOW_FIELDS
+from cloudperf_core.errors import InvalidSpecError
+
+_NEW = re.compile(r"NEW\((\w+)\)")
+
+
+def upsert(insert: str, update: str) -> dict[Dialect, str]:
+    """``insert ... ON DUPLICATE KEY UPDATE update`` in both dialects (``NEW(col)`` marks
+    the inserted row's value)."""
+    by_values = _NEW.sub(r"VALUES(\1)", update)
+    by_alias = _NEW.sub(r"new.\1", update)
+    return {
+        "values": f"{insert} ON DUPLICATE KEY UPDATE {by_values}",
+        "alias": f"{insert} AS new ON DUPLICATE KEY UPDATE {by_alias}",
+    }
+
 
 # The measurements columns in WindowAggregate field order (see adapters.window_rows).
 WINDOW_COLUMNS = ", ".join(WINDOW_FIELDS)
@@ -26,14 +48,13 @@ SELECT_WINDOWS_FOR_UPDATE = (
     " WHERE window_start_s BETWEEN %s AND %s AND window_s IN ({}) AND source IN ({})"
     " AND target IN ({}) FOR UPDATE"
 )
-UPSERT_WINDOWS = (
-    f"INSERT INTO measurements ({WINDOW_COLUMNS}) VALUES {{}}"  # noqa: S608 - constant columns, no values
-    " ON DUPLICATE KEY UPDATE sent = VALUES(sent), received = VALUES(received),"
-    " duplicates = VALUES(duplicates), rtt_sum_us = VALUES(rtt_sum_us),"
-    " rtt_sumsq_us2 = VALUES(rtt_sumsq_us2), rtt_min_us = VALUES(rtt_min_us),"
-    " rtt_max_us = VALUES(rtt_max_us), jitter_sum_us = VALUES(jitter_sum_us),"
-    " jitter_pairs = VALUES(jitter_pairs), sketch = VALUES(sketch),"
-    " dest_location_id = VALUES(dest_location_id)"
+UPSERT_WINDOWS = upsert(
+    f"INSERT INTO measurements ({WINDOW_COLUMNS}) VALUES {{}}",  # noqa: S608 - constant columns, no values
+    "sent = NEW(sent), received = NEW(received), duplicates = NEW(duplicates),"
+    " rtt_sum_us = NEW(rtt_sum_us), rtt_sumsq_us2 = NEW(rtt_sumsq_us2),"
+    " rtt_min_us = NEW(rtt_min_us), rtt_max_us = NEW(rtt_max_us),"
+    " jitter_sum_us = NEW(jitter_sum_us), jitter_pairs = NEW(jitter_pairs), sketch = NEW(sketch),"
+    " dest_location_id = NEW(dest_location_id)",
 )
 # Tagging after a catalogue import: one statement per chunk of targets.
 SELECT_UNTAGGED = (
@@ -82,5 +103,5 @@ def values_rows(template: str, n_rows: int, n_cols: int) -> str:
 def union_all(part: str, n: int) -> str:
     """``n`` copies of a parenthesised SELECT joined by UNION ALL (same placeholders each)."""
     if n < 1:
-        raise ValueError("need at least one part")
+        raise InvalidSpecError("need at least one part")
     return " UNION ALL ".join([part] * n)

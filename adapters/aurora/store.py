@@ -1,7 +1,7 @@
 """Aurora MySQL (and MySQL 8 / MariaDB 10.11) measurement store over an asyncmy pool.
 
-``mysql://user:pass@host:port/db?pool_size=10&connect_timeout_s=5&statement_timeout_s=30``
-(options: :class:`adapters.aurora.db.AuroraConfig`). Opening does not touch the schema;
+``mysql://user:pass@host:port/db?pool_size=2&connect_timeout_s=5&statement_timeout_s=30``
+(options: :class:`adapters.aurora.config.AuroraOptions`). Opening does not touch the schema;
 ``cloudperf db migrate --store mysql://...`` creates it (:meth:`AuroraMeasurementStore.migrate`).
 
 Ingest of a batch is one transaction with a fixed number of round trips whatever the batch
@@ -30,12 +30,13 @@ from adapters.aurora.rows import (
     MAX_IDS_PER_STATEMENT,
     MAX_KEYS_PER_STATEMENT,
     WindowKey,
-    chunks,
     pk,
     select_windows_for_update,
     upsert_windows,
 )
 from adapters.window_rows import window_from_row
+from cloudperf_core.backends import SharedResources
+from cloudperf_core.batching import chunks
 from cloudperf_core.catalog import RetentionPolicy, RetentionResult, check_limit
 from cloudperf_core.errors import BackendConfigError
 from cloudperf_core.models import (
@@ -57,8 +58,9 @@ class AuroraMeasurementStore:
     pool; :meth:`apply_retention` rolls old windows up.
     """
 
-    def __init__(self, config: AuroraConfig) -> None:
-        self._db = Database(config)
+    def __init__(self, database: Database, *, owns_database: bool = True) -> None:
+        self._db = database
+        self._owns_database = owns_database
         self._gate = aurora_migrate.SchemaGate(self._db)
         self.catalog = AuroraCatalog(self._db, self._gate, owns_db=False)
 
@@ -206,20 +208,36 @@ class AuroraMeasurementStore:
         return await apply_retention(self._db, now_s, policy or RetentionPolicy())
 
     async def close(self) -> None:
-        await self._db.close()
+        """Close the pool if this store owns it (a shared one closes with its composition root)."""
+        if self._owns_database:
+            await self._db.close()
 
 
 # Bounds standing in for an open time range (window starts are epoch seconds).
 _EARLIEST_S, _LATEST_S = -(2**62), 2**62
 
 
-async def open_backend(url: str, port: str) -> AuroraMeasurementStore | AuroraCatalog:
-    """Entry point for ``mysql://``: the measurement ``store`` or the ``catalog``."""
+async def open_backend(
+    url: str, port: str, *, shared: SharedResources | None = None
+) -> AuroraMeasurementStore | AuroraCatalog:
+    """Entry point for ``mysql://``: the measurement ``store`` or the ``catalog``.
+
+    With ``shared`` (a composition root's), every port opened from the same URL uses one
+    pool, which ``shared`` closes; without it each owns a pool of its own.
+    """
+    if port not in ("store", "catalog"):
+        raise BackendConfigError(
+            f"mysql:// provides a measurement store and a catalogue, not {port!r}"
+        )
+    config = AuroraConfig.from_url(url)
+    if shared is None:
+        database, owns = Database(config), True
+    else:
+        database = shared.get(("mysql", url), lambda: Database(config), Database.close)
+        owns = False
     if port == "store":
-        return AuroraMeasurementStore(AuroraConfig.from_url(url))
-    if port == "catalog":
-        return AuroraCatalog(Database(AuroraConfig.from_url(url)))
-    raise BackendConfigError(f"mysql:// provides a measurement store and a catalogue, not {port!r}")
+        return AuroraMeasurementStore(database, owns_database=owns)
+    return AuroraCatalog(database, owns_db=owns)
 
 
 if TYPE_CHECKING:  # mypy proves the store satisfies its ports; nothing runs here

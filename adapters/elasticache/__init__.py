@@ -1,7 +1,7 @@
 """ElastiCache / Redis over redis.asyncio (``redis://``, ``rediss://``).
 
-``services`` holds the cache, sessions, liveness, counters and cursors; ``link`` the
-connection pool, timeouts, retries and error mapping they share.
+``services`` holds the cache, sessions, liveness, counters and cursors; ``link`` the URL
+options, connection pool, timeouts, retries and error mapping they share.
 """
 
 from __future__ import annotations
@@ -11,11 +11,9 @@ from adapters.elasticache.services import (
     RedisLivenessTracker,
     RedisRateCounters,
     RedisRotationCursors,
-    RedisServices,
     RedisSessionStore,
     RedisSettings,
     open_backend,
-    open_redis_services,
     parse_redis_url,
 )
 
@@ -24,10 +22,8 @@ __all__ = [
     "RedisLivenessTracker",
     "RedisRateCounters",
     "RedisRotationCursors",
-    "RedisServices",
     "RedisSessionStore",
     "RedisSettings",
     "open_backend",
-    "open_redis_services",
     "parse_redis_url",
 ]

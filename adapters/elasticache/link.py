@@ -1,41 +1,68 @@
-"""The Redis connection boundary: URL settings, one pool, timeouts, retries, error mapping.
+"""The Redis connection boundary: URL settings, one pool per event loop, timeouts, retries,
+error mapping.
 
 Every Redis adapter call goes through :meth:`RedisLink.call`, so driver exceptions never leave
-the adapter: connection failures and timeouts become :class:`BackendUnavailableError` after
-``retries`` retries with exponential backoff and jitter (a non-idempotent command is retried
-only when it cannot have reached the server: the connection failed before it was sent), bad
-credentials :class:`BackendConfigError`, other server errors :class:`BackendError`. Each
-attempt is bounded by the socket timeouts and, as a hang guard, an overall deadline.
+the adapter: connection failures and timeouts become :class:`BackendUnavailableError`, retried
+under the URL's :class:`~adapters._retry.RetryPolicy` (a non-idempotent command only when it
+cannot have reached the server: the connection failed before it was sent), bad credentials
+:class:`BackendConfigError`, other server errors :class:`BackendError`. One attempt is bounded
+by ``connect_timeout_s + 3 * timeout_s`` (connect, handshake, one command round trip), the
+whole call by ``retries + 1`` attempts with backoff and by ``deadline_s``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import random
 import ssl
-import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
-from urllib.parse import parse_qsl, unquote, urlsplit
+from typing import Annotated, Any, Literal, TypeVar
 
-import anyio
+import msgspec
+from msgspec import Meta
 from redis import exceptions as rx
 from redis.asyncio import Redis
 from redis.asyncio.connection import Connection, ConnectionPool, SSLConnection
 
-from cloudperf_core.backends import redact_url
-from cloudperf_core.errors import BackendConfigError, BackendError, BackendUnavailableError
+from adapters._loop import LoopBound
+from adapters._options import parse_options, split_url
+from adapters._retry import RetryPolicy, retrying
+from cloudperf_core.errors import (
+    BackendConfigError,
+    BackendError,
+    BackendUnavailableError,
+    CloudperfError,
+)
 
-__all__ = ["RedisLink", "RedisSettings", "parse_redis_url"]
+__all__ = ["DEFAULT_PREFIX", "RedisLink", "RedisOptions", "RedisSettings", "parse_redis_url"]
 
 T = TypeVar("T")
 _BACKOFF_BASE_S = 0.05
 _BACKOFF_CAP_S = 1.0
-_CERT_REQS = ("required", "optional", "none")
+# A hash tag: every key of one deployment lands in one cluster hash slot, so multi-key
+# commands (DEL of several keys, MULTI/EXEC) also work on ElastiCache Serverless / clusters.
+DEFAULT_PREFIX = "{cloudperf}:"
+
+Seconds = Annotated[float, Meta(gt=0, le=3600)]
 
 
 # --- configuration -------------------------------------------------------------------------
+
+
+class RedisOptions(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """The query options of a ``redis://`` / ``rediss://`` URL, with ranges and defaults."""
+
+    prefix: str = DEFAULT_PREFIX
+    timeout_s: Seconds = 2.0  # each socket read or write
+    connect_timeout_s: Seconds | None = None  # the TCP (and TLS) connect; default timeout_s
+    retries: Annotated[int, Meta(ge=0, le=10)] = 2
+    deadline_s: Seconds = 10.0  # one call including every retry and wait
+    max_connections: Annotated[int, Meta(ge=1, le=10_000)] | None = None
+    horizon_s: Annotated[float, Meta(ge=60, le=366 * 86_400)] = 7200.0
+    ssl_cert_reqs: Literal["required", "optional", "none"] = "required"
+    ssl_ca_certs: str | None = None
+    ssl_check_hostname: bool = True
+    cluster: bool = False  # ElastiCache Serverless / cluster mode: db 0 and a hash-tag prefix
+    db: Annotated[int, Meta(ge=0, le=1_000_000)] = 0  # from the path, not the query
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,95 +72,60 @@ class RedisSettings:
     url_redacted: str
     host: str
     port: int = 6379
-    db: int = 0
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     tls: bool = False
-    ssl_cert_reqs: str = "required"
-    ssl_ca_certs: str | None = None
-    ssl_check_hostname: bool = True
-    prefix: str = "cloudperf:"
-    timeout_s: float = 2.0
-    connect_timeout_s: float = 2.0
-    retries: int = 2
-    max_connections: int | None = None
-    horizon_s: float = 7200.0
+    options: RedisOptions = field(default_factory=RedisOptions)
 
     @property
-    def attempt_deadline_s(self) -> float:
-        """Hang guard for one attempt: connect, a handshake and a command round trip."""
-        return self.connect_timeout_s + 3 * self.timeout_s
+    def db(self) -> int:
+        return self.options.db
+
+    @property
+    def connect_timeout_s(self) -> float:
+        return self.options.connect_timeout_s or self.options.timeout_s
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        o = self.options
+        return RetryPolicy(
+            max_attempts=o.retries + 1,
+            attempt_timeout_s=self.connect_timeout_s + 3 * o.timeout_s,
+            backoff_s=_BACKOFF_BASE_S,
+            backoff_cap_s=_BACKOFF_CAP_S,
+            deadline_s=o.deadline_s,
+        )
 
 
-def _positive(name: str, raw: str, url: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0 or value == float("inf"):
-        raise BackendConfigError(f"{name} must be a positive number of seconds in {url}")
-    return value
-
-
-def _count(name: str, raw: str, url: str, minimum: int) -> int:
-    if not raw.isdigit() or int(raw) < minimum:
-        raise BackendConfigError(f"{name} must be an integer >= {minimum} in {url}")
-    return int(raw)
+def _hash_tag(prefix: str) -> str | None:
+    start = prefix.find("{")
+    end = prefix.find("}", start + 1)
+    return prefix[start + 1 : end] if start >= 0 and end > start + 1 else None
 
 
 def parse_redis_url(url: str) -> RedisSettings:
     """Validate a ``redis://`` or ``rediss://`` URL (BackendConfigError on anything wrong)."""
-    safe = redact_url(url)
-    parts = urlsplit(url)
+    parts = split_url(url)
+    safe = parts.safe_url
     if parts.scheme not in ("redis", "rediss"):
         raise BackendConfigError(f"not a redis:// or rediss:// URL: {safe}")
-    try:
-        port = parts.port or 6379
-    except ValueError as exc:
-        raise BackendConfigError(f"bad port in {safe}") from exc
-    db_text = parts.path.strip("/") or "0"
-    if not db_text.isdigit():
-        raise BackendConfigError(f"the path must be a database number in {safe}")
-    opts: dict[str, Any] = {}
-    timeout_s: float | None = None
-    connect_timeout_s: float | None = None
-    for name, raw in parse_qsl(parts.query, keep_blank_values=True):
-        if name == "prefix":
-            opts["prefix"] = raw
-        elif name == "timeout_s":
-            timeout_s = _positive(name, raw, safe)
-        elif name == "connect_timeout_s":
-            connect_timeout_s = _positive(name, raw, safe)
-        elif name == "horizon_s":
-            opts["horizon_s"] = _positive(name, raw, safe)
-        elif name == "retries":
-            opts["retries"] = _count(name, raw, safe, 0)
-        elif name == "max_connections":
-            opts["max_connections"] = _count(name, raw, safe, 1)
-        elif name == "ssl_cert_reqs":
-            if raw not in _CERT_REQS:
-                raise BackendConfigError(f"ssl_cert_reqs must be one of {_CERT_REQS} in {safe}")
-            opts["ssl_cert_reqs"] = raw
-        elif name == "ssl_ca_certs":
-            opts["ssl_ca_certs"] = raw
-        elif name == "ssl_check_hostname":
-            if raw.lower() not in ("true", "false", "1", "0"):
-                raise BackendConfigError(f"ssl_check_hostname must be true or false in {safe}")
-            opts["ssl_check_hostname"] = raw.lower() in ("true", "1")
-        else:
-            raise BackendConfigError(f"unknown option {name!r} in {safe}")
-    timeout_s = timeout_s or 2.0
+    options = parse_options(parts, RedisOptions, db=parts.path.strip("/") or "0")
+    if options.cluster:
+        if options.db != 0:
+            raise BackendConfigError(f"cluster mode (cluster=1) has database 0 only: {safe}")
+        if _hash_tag(options.prefix) is None:
+            raise BackendConfigError(
+                f"cluster mode (cluster=1) needs a hash tag in the prefix, e.g. "
+                f"prefix={DEFAULT_PREFIX}, so multi-key commands stay in one slot: {safe}"
+            )
     return RedisSettings(
         url_redacted=safe,
-        host=parts.hostname or "127.0.0.1",
-        port=port,
-        db=int(db_text),
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password is not None else None,
+        host=parts.host or "127.0.0.1",
+        port=parts.port or 6379,
+        username=parts.username,
+        password=parts.password,
         tls=parts.scheme == "rediss",
-        timeout_s=timeout_s,
-        connect_timeout_s=connect_timeout_s or timeout_s,
-        **opts,
+        options=options,
     )
 
 
@@ -187,26 +179,25 @@ class _TlsConnection(SSLConnection):
 
 
 class RedisLink:
-    """One connection pool plus the timeout, retry and error-mapping policy of every call."""
+    """One connection pool per event loop plus the timeout, retry and error-mapping policy of
+    every call."""
 
     def __init__(self, settings: RedisSettings) -> None:
         self.settings = settings
-        self._loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
-        self._pool: ConnectionPool | None = None
-        self._client: Redis | None = None
+        self._clients: LoopBound[Redis] = LoopBound(self._open_client, self._close_client)
 
     def key(self, *parts: str) -> str:
-        return self.settings.prefix + ":".join(parts)
+        return self.settings.options.prefix + ":".join(parts)
 
-    def _make_pool(self) -> ConnectionPool:
-        s = self.settings
+    async def _open_client(self) -> Redis:
+        s, o = self.settings, self.settings.options
         kwargs: dict[str, Any] = {
             "host": s.host,
             "port": s.port,
-            "db": s.db,
+            "db": o.db,
             "username": s.username,
             "password": s.password,
-            "socket_timeout": s.timeout_s,
+            "socket_timeout": o.timeout_s,
             "socket_connect_timeout": s.connect_timeout_s,
             "connection_class": _TlsConnection if s.tls else _TcpConnection,
             # RESP2 works on every ElastiCache engine version (HELLO needs Redis 6+).
@@ -214,60 +205,48 @@ class RedisLink:
             # Retries are ours (below), so the driver must not retry on its own.
             "retry": None,
         }
-        if s.max_connections is not None:
-            kwargs["max_connections"] = s.max_connections
+        if o.max_connections is not None:
+            kwargs["max_connections"] = o.max_connections
         if s.tls:
             kwargs.update(
-                ssl_cert_reqs=s.ssl_cert_reqs,
-                ssl_ca_certs=s.ssl_ca_certs,
-                ssl_check_hostname=s.ssl_check_hostname and s.ssl_cert_reqs != "none",
+                ssl_cert_reqs=o.ssl_cert_reqs,
+                ssl_ca_certs=o.ssl_ca_certs,
+                ssl_check_hostname=o.ssl_check_hostname and o.ssl_cert_reqs != "none",
             )
-        return ConnectionPool(**kwargs)
+        return Redis(connection_pool=ConnectionPool(**kwargs))
 
-    def client(self) -> Redis:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError as exc:
-            raise BackendConfigError("the redis adapter needs an asyncio event loop") from exc
-        if self._client is None or self._loop is None or self._loop() is not loop:
-            # Connections belong to the loop that opened them; a new loop (a new
-            # asyncio.run per Lambda invocation) gets a new pool. The old one's sockets
-            # died with their loop.
-            self._pool = self._make_pool()
-            self._client = Redis(connection_pool=self._pool)
-            self._loop = weakref.ref(loop)
-        return self._client
+    @staticmethod
+    async def _close_client(client: Redis) -> None:
+        await client.connection_pool.aclose()
 
     async def call(self, what: str, op: Callable[[Redis], Awaitable[T]], *, idempotent: bool) -> T:
         """Run ``op`` with the retry policy; ``idempotent`` says a blind retry is harmless."""
-        s = self.settings
-        last: Exception | None = None
-        for attempt in range(s.retries + 1):
-            if attempt:
-                delay_s = min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2 ** (attempt - 1))
-                await anyio.sleep(delay_s * (0.5 + random.random() / 2))
+        safe = self.settings.url_redacted
+
+        async def attempt() -> T:
+            client = await self._clients.get()
             try:
-                with anyio.fail_after(s.attempt_deadline_s):
-                    return await op(self.client())
+                return await op(client)
             except (*_CONFIG_ERRORS, _TlsVerifyError) as exc:
-                raise BackendConfigError(
-                    f"redis at {s.url_redacted} refused {what}: {exc}"
-                ) from exc
-            except _NotSentError as exc:
-                last = exc
+                raise BackendConfigError(f"redis at {safe} refused {what}: {exc}") from exc
             except (rx.ConnectionError, rx.TimeoutError, TimeoutError, OSError) as exc:
-                last = exc
-                if not idempotent:
-                    break  # the command may have run; running it again could count twice
+                reason = str(exc) or type(exc).__name__
+                raise BackendUnavailableError(
+                    f"redis at {safe} unavailable for {what}: {reason}"
+                ) from exc
             except rx.RedisError as exc:
-                raise BackendError(f"redis {what} failed at {s.url_redacted}: {exc}") from exc
-        reason = str(last) or type(last).__name__
-        raise BackendUnavailableError(
-            f"redis at {s.url_redacted} unavailable for {what}: {reason}"
-        ) from last
+                raise BackendError(f"redis {what} failed at {safe}: {exc}") from exc
+
+        def retry_if(error: CloudperfError) -> bool:
+            # A command that may have reached the server runs again only if that is harmless
+            # (an INCR sent twice would count twice); one whose connection failed never ran.
+            return isinstance(error, BackendUnavailableError) and (
+                idempotent or isinstance(error.__cause__, _NotSentError)
+            )
+
+        return await retrying(
+            f"redis {what} at {safe}", attempt, self.settings.retry_policy, retry_if=retry_if
+        )
 
     async def aclose(self) -> None:
-        pool, loop = self._pool, self._loop() if self._loop else None
-        self._pool = self._client = self._loop = None
-        if pool is not None and loop is asyncio.get_running_loop():
-            await pool.aclose()
+        await self._clients.aclose()

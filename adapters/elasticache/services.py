@@ -1,35 +1,35 @@
 """ElastiCache / Redis adapter (redis.asyncio): cache, sessions, liveness, counters, cursors.
 
-URL: ``redis://[user:password@]host[:port][/db]?prefix=cloudperf:&timeout_s=2&retries=2``;
-``rediss://`` for TLS, with ``ssl_cert_reqs=required|optional|none``, ``ssl_ca_certs=/path``
-and ``ssl_check_hostname=true|false``. Other options: ``connect_timeout_s`` (defaults to
-``timeout_s``), ``max_connections``, ``horizon_s`` (how long rate-counter minutes are kept).
+URL: ``redis://[user:password@]host[:port][/db]?prefix={cloudperf}:&timeout_s=2&retries=2``;
+``rediss://`` for TLS. Options: :class:`adapters.elasticache.link.RedisOptions`.
 
 Every call goes through :class:`adapters.elasticache.link.RedisLink`: socket timeouts plus an
 overall deadline, bounded retries with backoff (non-idempotent commands such as INCR only when
 they cannot have reached the server), and driver errors mapped to ``CloudperfError``
-subclasses (``BackendUnavailableError`` when transient).
+subclasses (``BackendUnavailableError`` when transient). Every key starts with the prefix, and
+no command touches more than one key outside it, so with a hash tag in the prefix (the
+default) all of them stay in one cluster slot.
 
->>> services = await open_redis_services("redis://127.0.0.1:6379/0?prefix=cp:")  # doctest: +SKIP
->>> await services.cursors.next("fra1", modulo=7)                                # doctest: +SKIP
+>>> cursors = await open_backend("redis://127.0.0.1:6379/0", "cursors")   # doctest: +SKIP
+>>> await cursors.next("fra1", modulo=7)                                 # doctest: +SKIP
 0
 
-Build the services once per process (a module global in a Lambda handler) and keep them:
-the pool is reused across invocations and rebuilt transparently if the event loop changed.
+Open the ports once per process through ``cloudperf_core.bootstrap`` (a module global in a
+Lambda handler) and keep them: the ports of one URL share one pool, which is reused across
+invocations and made again transparently if the event loop changed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import msgspec
 from redis.asyncio import Redis
 
 from adapters.elasticache.link import RedisLink, RedisSettings, parse_redis_url
-from cloudperf_core.backends import redact_url
+from cloudperf_core.backends import SharedResources
 from cloudperf_core.clock import MINUTE_MS, SystemClock, minute_start_ms, ttl_to_ms
 from cloudperf_core.errors import BackendConfigError, BackendError, InvalidSpecError
 from cloudperf_core.models import Session
@@ -40,11 +40,9 @@ __all__ = [
     "RedisLivenessTracker",
     "RedisRateCounters",
     "RedisRotationCursors",
-    "RedisServices",
     "RedisSessionStore",
     "RedisSettings",
     "open_backend",
-    "open_redis_services",
     "parse_redis_url",
 ]
 
@@ -198,7 +196,9 @@ class RedisRateCounters(_Component):
 
     def __init__(self, link: RedisLink, *, horizon_s: float | None = None, owns_link: bool = False):
         super().__init__(link, owns_link=owns_link)
-        self.horizon_ms = ttl_to_ms(horizon_s if horizon_s is not None else link.settings.horizon_s)
+        self.horizon_ms = ttl_to_ms(
+            horizon_s if horizon_s is not None else link.settings.options.horizon_s
+        )
         if self.horizon_ms < MINUTE_MS:
             raise InvalidSpecError("the rate-counter horizon must be at least one minute")
         self._script: Any = None
@@ -246,49 +246,51 @@ class RedisRotationCursors(_Component):
 
 # --- wiring --------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class RedisServices:
-    """Every Redis-backed port over one shared connection pool; ``close`` closes the pool."""
-
-    settings: RedisSettings
-    cache: RedisCache
-    sessions: RedisSessionStore
-    liveness: RedisLivenessTracker
-    counters: RedisRateCounters
-    cursors: RedisRotationCursors
-    _link: RedisLink = field(repr=False)
-
-    async def ping(self) -> None:
-        """Check the server answers (BackendUnavailableError / BackendConfigError if not)."""
-        await self._link.call("PING", lambda r: r.ping(), idempotent=True)
-
-    async def close(self) -> None:
-        await self._link.aclose()
+_PORTS: dict[str, type[_Component]] = {
+    "cache": RedisCache,
+    "sessions": RedisSessionStore,
+    "liveness": RedisLivenessTracker,
+    "counters": RedisRateCounters,
+    "cursors": RedisRotationCursors,
+}
 
 
-async def open_redis_services(
-    url: str, *, clock: Clock | None = None, horizon_s: float | None = None
-) -> RedisServices:
-    """All Redis ports for ``url``; connects lazily, so an unreachable server fails on use."""
+async def open_backend(url: str, port: str, *, shared: SharedResources | None = None) -> object:
+    """Entry point for ``redis://`` and ``rediss://``: cache, sessions, liveness, counters,
+    cursors. Connects lazily, so an unreachable server fails on first use.
+
+    With ``shared`` (a composition root's) the ports of one URL share one pool, which
+    ``shared`` closes; without it the port owns a pool of its own.
+    """
     await anyio.lowlevel.checkpoint()
-    link = RedisLink(parse_redis_url(url))
-    return RedisServices(
-        settings=link.settings,
-        cache=RedisCache(link),
-        sessions=RedisSessionStore(link, clock=clock),
-        liveness=RedisLivenessTracker(link),
-        counters=RedisRateCounters(link, horizon_s=horizon_s),
-        cursors=RedisRotationCursors(link),
-        _link=link,
+    settings = parse_redis_url(url)
+    factory = _PORTS.get(port)
+    if factory is None:
+        raise BackendConfigError(
+            f"redis serves {', '.join(_PORTS)}, not {port!r} ({settings.url_redacted})"
+        )
+    if shared is None:
+        return factory(RedisLink(settings), owns_link=True)
+    link = shared.get(("redis", url), lambda: RedisLink(settings), RedisLink.aclose)
+    return factory(link)
+
+
+if TYPE_CHECKING:  # mypy proves each adapter satisfies its port; nothing runs here
+    from cloudperf_core.ports import (
+        Cache,
+        LivenessTracker,
+        RateCounters,
+        RotationCursors,
+        SessionStore,
     )
 
-
-async def open_backend(url: str, port: str) -> object:
-    """Entry point for ``redis://`` and ``rediss://``: only the ``cache`` port lives here."""
-    await anyio.lowlevel.checkpoint()
-    if port != "cache":
-        raise BackendConfigError(
-            f"redis serves the cache port only, not {port!r} ({redact_url(url)})"
+    def _conforms(
+        link: RedisLink,
+    ) -> tuple[Cache, SessionStore, LivenessTracker, RateCounters, RotationCursors]:
+        return (
+            RedisCache(link),
+            RedisSessionStore(link),
+            RedisLivenessTracker(link),
+            RedisRateCounters(link),
+            RedisRotationCursors(link),
         )
-    return RedisCache(RedisLink(parse_redis_url(url)), owns_link=True)

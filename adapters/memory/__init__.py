@@ -1,4 +1,5 @@
-"""In-memory fakes of every port (``memory://``): tests, examples, one-process runs."""
+"""In-memory fakes of every port (``memory://``, ``memory://NAME``): tests, examples,
+one-process runs (see :mod:`adapters.memory.registry` for URLs and sharing)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from adapters.memory.fakes import (
     InMemoryMeasurementStore,
     InMemoryReportQueue,
     SystemClock,
-    open_backend,
 )
+from adapters.memory.registry import open_backend
 
 __all__ = [
     "FakeClock",

@@ -3,7 +3,7 @@
 They hold state in plain dicts, so they are for tests, examples and one-shot runs only; each
 behaves like the real adapters as far as the contract suites can tell (leases lapse on the
 injected :class:`Clock`, reports are idempotent by id, messages dead-letter after
-``max_receives`` deliveries). ``memory://`` opens a fresh, empty instance for any port.
+``max_receives`` deliveries). ``memory://`` URLs are opened by :mod:`adapters.memory.registry`.
 
 >>> clock = FakeClock()
 >>> jobs = InMemoryJobQueue(clock=clock)
@@ -21,8 +21,8 @@ import anyio.lowlevel
 import msgspec
 
 from cloudperf_core.catalog import check_limit
-from cloudperf_core.clock import SystemClock
-from cloudperf_core.errors import BackendConfigError, BackendError, NotFoundError
+from cloudperf_core.clock import SystemClock, ttl_to_ms
+from cloudperf_core.errors import BackendConfigError, BackendError, InvalidSpecError, NotFoundError
 from cloudperf_core.models import (
     AnyJob,
     DataPresence,
@@ -43,7 +43,6 @@ __all__ = [
     "InMemoryMeasurementStore",
     "InMemoryReportQueue",
     "SystemClock",
-    "open_backend",
 ]
 
 
@@ -61,18 +60,12 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         if seconds < 0:
-            raise ValueError("a clock does not go backwards")
+            raise InvalidSpecError("a clock does not go backwards")
         self._now_ms += round(seconds * 1000)
 
     async def sleep(self, seconds: float) -> None:
         self.advance(max(seconds, 0.0))
         await anyio.lowlevel.checkpoint()
-
-
-def _ms(seconds: float) -> int:
-    if seconds < 0:
-        raise ValueError(f"a duration cannot be negative: {seconds}")
-    return round(seconds * 1000)
 
 
 # --- measurement store ---------------------------------------------------------------------
@@ -193,7 +186,7 @@ class InMemoryJobQueue:
     async def lease(self, max_jobs: int, lease_s: float) -> list[LeasedJob]:
         await anyio.lowlevel.checkpoint()
         now_ms = self._clock.now_ms()
-        lease_ms = _ms(lease_s)
+        lease_ms = ttl_to_ms(lease_s)
         out: list[LeasedJob] = []
         for seq, entry in self._entries.items():
             if len(out) >= max_jobs:
@@ -225,7 +218,7 @@ class InMemoryJobQueue:
     async def extend(self, lease_id: str, lease_s: float) -> None:
         await anyio.lowlevel.checkpoint()
         seq = self._held(lease_id)
-        self._entries[seq].visible_at_ms = self._clock.now_ms() + _ms(lease_s)
+        self._entries[seq].visible_at_ms = self._clock.now_ms() + ttl_to_ms(lease_s)
 
     async def ack(self, lease_id: str) -> None:
         await anyio.lowlevel.checkpoint()
@@ -293,7 +286,7 @@ class InMemoryReportQueue:
         await anyio.lowlevel.checkpoint()
         now_ms = self._clock.now_ms()
         self._sweep(now_ms)
-        visibility_ms = _ms(visibility_s)
+        visibility_ms = ttl_to_ms(visibility_s)
         out: list[ReceivedMessage] = []
         for message in self._messages.values():
             if len(out) >= max_messages:
@@ -372,7 +365,7 @@ class InMemoryCache:
         return item
 
     def _expiry(self, ttl_s: float | None) -> int | None:
-        return None if ttl_s is None else self._clock.now_ms() + _ms(ttl_s)
+        return None if ttl_s is None else self._clock.now_ms() + ttl_to_ms(ttl_s)
 
     async def get(self, key: str) -> bytes | None:
         await anyio.lowlevel.checkpoint()
@@ -404,27 +397,6 @@ class InMemoryCache:
 
     async def close(self) -> None:
         pass
-
-
-# --- entry point ---------------------------------------------------------------------------
-
-
-async def open_backend(url: str, port: str) -> object:
-    """A fresh, empty in-memory backend for ``port`` (``memory://``; nothing is shared)."""
-    await anyio.lowlevel.checkpoint()
-    if port == "store":
-        return InMemoryMeasurementStore()
-    if port == "jobs":
-        return InMemoryJobQueue()
-    if port == "reports":
-        return InMemoryReportQueue()
-    if port == "cache":
-        return InMemoryCache()
-    if port == "catalog":
-        from adapters.memory.catalog import InMemoryCatalog
-
-        return InMemoryCatalog()
-    raise BackendConfigError(f"memory:// has no port named {port!r}")
 
 
 if TYPE_CHECKING:  # mypy proves each fake satisfies its port; nothing runs here

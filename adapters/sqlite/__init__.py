@@ -16,6 +16,7 @@ from adapters.sqlite.catalog import SqliteCatalog
 from adapters.sqlite.db import SqliteDatabase, path_from_url
 from adapters.sqlite.schema import SCHEMA_VERSION
 from adapters.sqlite.store import SqliteMeasurementStore
+from cloudperf_core.backends import SharedResources
 from cloudperf_core.errors import BackendConfigError
 
 __all__ = [
@@ -27,13 +28,31 @@ __all__ = [
 ]
 
 
-async def open_backend(url: str, port: str) -> object:
+async def open_backend(url: str, port: str, *, shared: SharedResources | None = None) -> object:
     """``sqlite:///abs/path.db``, ``sqlite:relative.db`` or ``sqlite://:memory:`` -> the
-    measurement store (``store``) or the catalogue (``catalog``) in that file."""
+    measurement store (``store``) or the catalogue (``catalog``) in that file.
+
+    With ``shared`` (a composition root's) the store and catalogue of one URL share one
+    connection, which ``shared`` closes (so ``sqlite://:memory:`` is one database for both);
+    without it each owns its own.
+    """
     if port not in ("store", "catalog"):
         raise BackendConfigError(
             f"sqlite:// provides a measurement store and a catalogue, not {port!r}; "
             "use memory://, redis:// or sqs:// for queues and caches"
         )
-    db = await SqliteDatabase.open(path_from_url(url))
-    return SqliteMeasurementStore(db) if port == "store" else SqliteCatalog(db)
+    path = path_from_url(url)
+    if shared is None:
+        db, owns = await SqliteDatabase.open(path), True
+    else:
+        db = await shared.aget(("sqlite", url), lambda: SqliteDatabase.open(path), _close)
+        owns = False
+    return (
+        SqliteMeasurementStore(db, owns_db=owns)
+        if port == "store"
+        else SqliteCatalog(db, owns_db=owns)
+    )
+
+
+async def _close(db: SqliteDatabase) -> None:
+    await db.close()

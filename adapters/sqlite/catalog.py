@@ -23,6 +23,7 @@ from adapters.catalog_rows import (
 from adapters.sqlite import catalog_sql as q
 from adapters.sqlite.db import marks
 from adapters.sqlite.directory import Conn, SqliteDirectory, location_ids
+from cloudperf_core.batching import chunks
 from cloudperf_core.catalog import (
     AddressRange,
     CatalogStatus,
@@ -72,8 +73,7 @@ class SqliteCatalog(SqliteDirectory):
 
         def body(conn: Conn) -> dict[int, Location]:
             out: dict[int, Location] = {}
-            for i in range(0, len(ids), 500):
-                chunk = ids[i : i + 500]
+            for chunk in chunks(ids, 500):
                 for row in conn.execute(q.LOCATIONS_BY_ID.format(marks=marks(len(chunk))), chunk):
                     loc = location_from_row(row)
                     out[int(row[0])] = loc

@@ -60,7 +60,10 @@ def _map_error(exc: sqlite3.Error, doing: str) -> CloudperfError:
 
 def path_from_url(url: str) -> str:
     """The database path a ``sqlite:`` URL names (``":memory:"`` for an in-memory one)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # unbalanced brackets in the host part
+        raise BackendConfigError(f"malformed sqlite URL ({exc}): {url}") from exc
     if parts.scheme.lower() != "sqlite":
         raise BackendConfigError(f"not a sqlite URL: {url}")
     if parts.query or parts.fragment:

@@ -15,6 +15,7 @@ import msgspec
 from adapters.catalog_rows import SETTINGS_KEY, probe_from_row, settings_from_body, user_from_row
 from adapters.sqlite import catalog_sql as q
 from adapters.sqlite.db import SqliteDatabase, marks, write_tx
+from cloudperf_core.batching import chunks
 from cloudperf_core.catalog import Probe, Settings, User, check_limit, check_probe, check_user
 from cloudperf_core.errors import NotFoundError
 
@@ -29,8 +30,7 @@ def location_ids(conn: Conn, names: Collection[str]) -> dict[str, int]:
     """name -> id of every named location; NotFoundError naming the unknown ones."""
     unique = list(dict.fromkeys(names))
     found: dict[str, int] = {}
-    for i in range(0, len(unique), 500):
-        chunk = unique[i : i + 500]
+    for chunk in chunks(unique, 500):
         rows = conn.execute(q.SELECT_LOCATION_IDS.format(marks=marks(len(chunk))), chunk)
         found.update((r[0], int(r[1])) for r in rows)
     missing = sorted(set(unique) - found.keys())

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from adapters.sqlite.catalog import SqliteCatalog
 from adapters.sqlite.db import BUSY_TIMEOUT_S, SqliteDatabase, marks, write_tx
 from adapters.window_rows import WINDOW_FIELDS, window_from_row, window_to_row
+from cloudperf_core.batching import chunks
 from cloudperf_core.catalog import check_limit
 from cloudperf_core.models import (
     DataPresence,
@@ -73,8 +74,7 @@ def _chunks(values: Sequence[Any] | None) -> Iterator[Sequence[Any] | None]:
         yield None
         return
     unique = tuple(dict.fromkeys(values))  # a value in two chunks would return rows twice
-    for i in range(0, len(unique), MAX_PARAMS_PER_LIST):
-        yield unique[i : i + MAX_PARAMS_PER_LIST]
+    yield from chunks(unique, MAX_PARAMS_PER_LIST)
 
 
 class SqliteMeasurementStore:

@@ -1,33 +1,37 @@
-"""The SQS client layer under ``adapters.sqs``: options and URLs, one reused aiobotocore
-client with a deadline on every call, error mapping, body encoding, queue creation.
+"""The SQS client layer under ``adapters.sqs``: options and URLs, one aiobotocore client per
+event loop, a deadline and bounded retries on every call, error mapping, body encoding, queue
+creation.
 
 Every failure leaves as a CloudperfError: throttling, 5xx, connection failures and timeouts
-as BackendUnavailableError (botocore's "standard" mode has already retried them with backoff),
-a missing queue or bad credentials as BackendConfigError, a stale receipt handle as
-NotFoundError, anything else as BackendError.
+as BackendUnavailableError (after the URL's retries: botocore's own are switched off so that
+one policy, :mod:`adapters._retry`, bounds the time), a missing queue or bad credentials as
+BackendConfigError, a stale receipt handle as NotFoundError, anything else as BackendError.
+One API call takes at most ``max_attempts * call_timeout_s`` plus backoff, and never more than
+``deadline_s``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import ipaddress
 import json
 import math
-import random
 import re
 from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, fields
-from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import aiohttp
+import msgspec
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore import exceptions as bex
+from msgspec import Meta
 
-from cloudperf_core.backends import redact_url
+from adapters._loop import LoopBound
+from adapters._options import parse_options, split_url
+from adapters._retry import RetryPolicy, retrying
 from cloudperf_core.errors import (
     BackendConfigError,
     BackendError,
@@ -66,50 +70,51 @@ LAPSED_RECEIPT = frozenset(
 )
 
 
-@dataclass(frozen=True, kw_only=True)
-class SqsOptions:
+Seconds = Annotated[float, Meta(gt=0, le=3600)]
+_BACKOFF_BASE_S = 0.05
+_BACKOFF_CAP_S = 2.0
+
+
+class SqsOptions(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """Where SQS is and how long any call may take (every call has a deadline)."""
 
     endpoint_url: str | None = None
     region: str | None = None
-    connect_timeout_s: float = 5.0
-    read_timeout_s: float = 25.0  # must exceed wait_s: a long poll is one slow read
-    call_timeout_s: float = 60.0
-    max_attempts: int = 3  # botocore "standard" retries: throttling, 5xx, connection errors
-    wait_s: int = 1
-    send_retries: int = 3  # re-sends of entries a batch call reported as failed (server side)
-    max_receives: int = 5
+    connect_timeout_s: Seconds = 5.0
+    read_timeout_s: Seconds = 25.0  # must exceed wait_s: a long poll is one slow read
+    call_timeout_s: Seconds = 30.0  # one attempt of one API call
+    # Attempts per API call (throttling, 5xx, connection errors, timeouts), and per batch
+    # entry that SQS reported as failed on its side.
+    max_attempts: Annotated[int, Meta(ge=1, le=20)] = 4
+    deadline_s: Seconds = 60.0  # one API call including every retry and wait
+    wait_s: Annotated[int, Meta(ge=0, le=20)] = 1
+    max_receives: Annotated[int, Meta(ge=1, le=1000)] = 5
     create: bool = False
     dlq: str | None = None
     queue_url: str | None = None
 
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_attempts=self.max_attempts,
+            attempt_timeout_s=self.call_timeout_s,
+            backoff_s=_BACKOFF_BASE_S,
+            backoff_cap_s=_BACKOFF_CAP_S,
+            deadline_s=self.deadline_s,
+        )
+
 
 def parse_sqs_url(url: str) -> tuple[str, SqsOptions]:
     """``sqs://NAME?opts`` -> (queue name, options); unknown options are an error."""
-    parts = urlsplit(url)
-    name = parts.netloc or parts.path.strip("/")
+    parts = split_url(url)
+    name = parts.location or parts.path.strip("/")
     if not _QUEUE_NAME.match(name):
-        raise BackendConfigError(f"bad SQS queue name in {redact_url(url)} (FIFO is unsupported)")
-    known = {f.name: f.type for f in fields(SqsOptions)}
-    values: dict[str, Any] = {}
-    for key, raw in parse_qsl(parts.query, keep_blank_values=True):
-        kind = known.get(key)
-        if kind is None:
-            raise BackendConfigError(f"unknown sqs:// option {key!r} (known: {', '.join(known)})")
-        try:
-            if kind == "bool":
-                values[key] = raw.lower() in {"1", "true", "yes"}
-            elif kind == "int":
-                values[key] = int(raw)
-            elif kind == "float":
-                values[key] = float(raw)
-            else:
-                values[key] = raw or None
-        except ValueError as exc:
-            raise BackendConfigError(f"sqs:// option {key}={raw!r} is not a number") from exc
-    options = SqsOptions(**values)
-    if not 0 <= options.wait_s <= 20 or options.read_timeout_s <= options.wait_s:
-        raise BackendConfigError("sqs:// needs 0 <= wait_s <= 20 and read_timeout_s > wait_s")
+        raise BackendConfigError(f"bad SQS queue name in {parts.safe_url} (FIFO is unsupported)")
+    options = parse_options(parts, SqsOptions)
+    if options.read_timeout_s <= options.wait_s or options.call_timeout_s <= options.wait_s:
+        raise BackendConfigError(
+            f"sqs:// needs read_timeout_s and call_timeout_s > wait_s ({parts.safe_url})"
+        )
     return name, options
 
 
@@ -150,19 +155,34 @@ def map_error(exc: BaseException, what: str) -> CloudperfError:
 
 
 class SqsConnection:
-    """One aiobotocore SQS client, reused for every call; every call has a deadline."""
+    """One aiobotocore SQS client per event loop; every call has a deadline and retries."""
 
-    def __init__(self, client: Any, stack: AsyncExitStack, options: SqsOptions) -> None:
-        self.client = client  # exposed for instrumentation (botocore event hooks in tests)
+    def __init__(self, options: SqsOptions) -> None:
         self.options = options
-        self._stack = stack
+        self._clients: LoopBound[tuple[Any, AsyncExitStack]] = LoopBound(
+            self._open_client, self._close_client
+        )
+        self._where = options.endpoint_url or f"region {options.region or '(default)'}"
 
     @classmethod
     async def open(cls, options: SqsOptions) -> SqsConnection:
+        """A connection with its client made in the running loop (setup errors show now)."""
+        connection = cls(options)
+        await connection.client()
+        return connection
+
+    async def client(self) -> Any:
+        """The running loop's aiobotocore client (exposed for botocore event hooks in tests)."""
+        client, _ = await self._clients.get()
+        return client
+
+    async def _open_client(self) -> tuple[Any, AsyncExitStack]:
+        options = self.options
         config = AioConfig(
             connect_timeout=options.connect_timeout_s,
             read_timeout=options.read_timeout_s,
-            retries={"max_attempts": options.max_attempts, "mode": "standard"},
+            # One attempt per botocore call: the retries are ours, under one time bound.
+            retries={"total_max_attempts": 1, "mode": "standard"},
         )
         kwargs: dict[str, Any] = {"config": config, "region_name": options.region}
         if options.endpoint_url:
@@ -178,16 +198,30 @@ class SqsConnection:
         except Exception as exc:
             await stack.aclose()
             raise map_error(exc, "client setup") from exc
-        return cls(client, stack, options)
+        return client, stack
 
-    async def call(self, operation: str, **params: Any) -> dict[str, Any]:
-        """Run one API call (``operation`` in snake_case) and map any failure."""
+    @staticmethod
+    async def _close_client(entry: tuple[Any, AsyncExitStack]) -> None:
         try:
-            async with asyncio.timeout(self.options.call_timeout_s):
-                result: dict[str, Any] = await getattr(self.client, operation)(**params)
-                return result
+            await entry[1].aclose()
+        except Exception as exc:
+            raise map_error(exc, "close") from exc
+
+    async def _call_once(self, operation: str, **params: Any) -> dict[str, Any]:
+        client = await self.client()
+        try:
+            result: dict[str, Any] = await getattr(client, operation)(**params)
+            return result
         except Exception as exc:
             raise map_error(exc, operation) from exc
+
+    async def call(self, operation: str, **params: Any) -> dict[str, Any]:
+        """Run one API call (``operation`` in snake_case) with the retry policy, mapped errors."""
+        return await retrying(
+            f"SQS {operation} at {self._where}",
+            lambda: self._call_once(operation, **params),
+            self.options.retry_policy,
+        )
 
     async def queue_url(self, name: str) -> str:
         result = await self.call("get_queue_url", QueueName=name)
@@ -201,36 +235,36 @@ class SqsConnection:
         *,
         ignore: frozenset[str] = frozenset(),
     ) -> None:
-        """One ``*Batch`` call; entries that failed server-side are retried with backoff.
+        """One ``*Batch`` call; entries that failed (call or server side) are retried.
 
-        Entries failing with a code in ``ignore`` are dropped on purpose; any other failure
-        left after ``send_retries`` re-tries raises, so nothing is lost silently.
+        Entries failing with a code in ``ignore`` are dropped on purpose; an entry refused as
+        the sender's fault raises at once; any other failure left when the retry policy runs
+        out raises, so nothing is lost silently.
         """
         pending = {str(i): dict(e, Id=str(i)) for i, e in enumerate(entries)}
-        for attempt in range(self.options.send_retries + 1):
-            if attempt:
-                await asyncio.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
-            result = await self.call(operation, QueueUrl=queue_url, Entries=list(pending.values()))
+
+        async def attempt() -> None:
+            result = await self._call_once(
+                operation, QueueUrl=queue_url, Entries=list(pending.values())
+            )
             for ok in result.get("Successful") or []:
                 pending.pop(ok["Id"], None)
-            retry: dict[str, dict[str, Any]] = {}
             for failed in result.get("Failed") or []:
-                entry = pending.pop(failed["Id"], None)
-                if entry is None or failed.get("Code") in ignore:
+                if failed["Id"] not in pending:
                     continue
-                if failed.get("SenderFault"):
+                if failed.get("Code") in ignore:
+                    pending.pop(failed["Id"])
+                elif failed.get("SenderFault"):
                     raise BackendError(
                         f"SQS {operation} refused an entry: {failed.get('Code')}: "
                         f"{failed.get('Message', '')}"
                     )
-                retry[failed["Id"]] = entry
-            pending = retry
-            if not pending:
-                return
-        raise BackendUnavailableError(
-            f"SQS {operation}: {len(pending)} entries still failing after "
-            f"{self.options.send_retries} retries"
-        )
+            if pending:
+                raise BackendUnavailableError(
+                    f"SQS {operation}: {len(pending)} entries failed on the server side"
+                )
+
+        await retrying(f"SQS {operation} at {self._where}", attempt, self.options.retry_policy)
 
     async def receive(
         self, queue_url: str, max_messages: int, visibility_s: float, *, wait_s: int
@@ -256,10 +290,7 @@ class SqsConnection:
         return out
 
     async def close(self) -> None:
-        try:
-            await self._stack.aclose()
-        except Exception as exc:
-            raise map_error(exc, "close") from exc
+        await self._clients.aclose()
 
 
 def visibility_timeout(seconds: float) -> int:

@@ -9,7 +9,8 @@ URL: ``sqs://QUEUE_NAME?option=value&...`` with options
   queue (else it is found from the queue's redrive policy); ``max_receives`` (default 5) is the
   redrive policy's ``maxReceiveCount`` when creating;
 - ``wait_s`` long-poll seconds (0..20, default 1), ``connect_timeout_s``, ``read_timeout_s``,
-  ``call_timeout_s`` (whole call including botocore's retries), ``max_attempts``.
+  ``call_timeout_s`` (one attempt of one call), ``max_attempts``, ``deadline_s`` (one call with
+  its retries); see :class:`adapters.sqs.client.SqsOptions`.
 
 SQS bodies are text, reports are bytes: a body that is valid UTF-8 made of characters SQS
 accepts travels as is; anything else travels base64-encoded with the message attribute
@@ -45,6 +46,8 @@ from adapters.sqs.client import (
     received_message,
     visibility_timeout,
 )
+from cloudperf_core.backends import SharedResources
+from cloudperf_core.batching import chunks
 from cloudperf_core.clock import SystemClock
 from cloudperf_core.errors import (
     BackendConfigError,
@@ -71,10 +74,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 _job_decoder = msgspec.json.Decoder(AnyJob)
-
-
-def _chunks(items: Sequence[str], size: int = SQS_MAX_BATCH_ENTRIES) -> list[Sequence[str]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 class _SqsQueue:
@@ -118,8 +117,7 @@ class SqsJobQueue(_SqsQueue):
             if size > SQS_MAX_MESSAGE_BYTES:
                 raise InvalidSpecError(f"job {job.job_id} encodes to {size} bytes, over SQS's")
             entries.append({"MessageBody": text, "MessageAttributes": attributes})
-        for i in range(0, len(entries), SQS_MAX_BATCH_ENTRIES):
-            chunk = entries[i : i + SQS_MAX_BATCH_ENTRIES]
+        for chunk in chunks(entries, SQS_MAX_BATCH_ENTRIES):
             await self.connection.batch("send_message_batch", self.queue_url, chunk)
 
     async def lease(self, max_jobs: int, lease_s: float) -> list[LeasedJob]:
@@ -230,7 +228,7 @@ class SqsReportQueue(_SqsQueue):
 
     async def ack(self, receipts: Sequence[str]) -> None:
         """Delete messages; a receipt that no longer matches a message is ignored."""
-        for chunk in _chunks(receipts):
+        for chunk in chunks(receipts, SQS_MAX_BATCH_ENTRIES):
             entries = [{"ReceiptHandle": r} for r in chunk]
             await self.connection.batch(
                 "delete_message_batch", self.queue_url, entries, ignore=LAPSED_RECEIPT
@@ -238,7 +236,7 @@ class SqsReportQueue(_SqsQueue):
 
     async def release(self, receipts: Sequence[str]) -> None:
         """Visible again now; the next receive counts a delivery (and may dead-letter it)."""
-        for chunk in _chunks(receipts):
+        for chunk in chunks(receipts, SQS_MAX_BATCH_ENTRIES):
             entries = [{"ReceiptHandle": r, "VisibilityTimeout": 0} for r in chunk]
             await self.connection.batch(
                 "change_message_visibility_batch",
@@ -274,11 +272,32 @@ class SqsReportQueue(_SqsQueue):
         return self.dlq_url
 
 
+def _client_key(options: SqsOptions) -> tuple[object, ...]:
+    """What makes two URLs' clients interchangeable (queue-specific options aside)."""
+    o = options
+    return ("sqs", o.endpoint_url, o.region, o.connect_timeout_s, o.read_timeout_s,
+            o.call_timeout_s, o.max_attempts, o.deadline_s)  # fmt: skip
+
+
 async def open_queue(
-    name: str, options: SqsOptions, factory: Callable[..., _SqsQueue], **kw: Any
+    name: str,
+    options: SqsOptions,
+    factory: Callable[..., _SqsQueue],
+    *,
+    shared: SharedResources | None = None,
+    **kw: Any,
 ) -> _SqsQueue:
-    """Connect, find or create the queue, and wrap it (the queue owns the connection)."""
-    connection = await SqsConnection.open(options)
+    """Find or create the queue and wrap it.
+
+    Without ``shared`` the queue owns a connection of its own; with it, queues on the same
+    endpoint share one client, which ``shared`` closes.
+    """
+    if shared is None:
+        connection = await SqsConnection.open(options)
+    else:
+        connection = shared.get(
+            _client_key(options), lambda: SqsConnection(options), SqsConnection.close
+        )
     try:
         dlq_url = None
         if options.create:
@@ -291,17 +310,20 @@ async def open_queue(
                 dlq_url = await connection.queue_url(options.dlq)
         if factory is SqsReportQueue:
             kw["dlq_url"] = dlq_url
-        return factory(connection, queue_url, **kw)
+        return factory(
+            connection, queue_url, owns_connection=shared is None, wait_s=options.wait_s, **kw
+        )
     except BaseException:
-        await connection.close()
+        if shared is None:
+            await connection.close()
         raise
 
 
-async def open_backend(url: str, port: str) -> object:
+async def open_backend(url: str, port: str, *, shared: SharedResources | None = None) -> object:
     """Entry point for ``sqs://``: ``jobs`` -> SqsJobQueue, ``reports`` -> SqsReportQueue."""
     name, options = parse_sqs_url(url)
     if port == "jobs":
-        return await open_queue(name, options, SqsJobQueue)
+        return await open_queue(name, options, SqsJobQueue, shared=shared)
     if port == "reports":
-        return await open_queue(name, options, SqsReportQueue)
+        return await open_queue(name, options, SqsReportQueue, shared=shared)
     raise BackendConfigError(f"sqs:// serves the jobs and reports ports, not {port!r}")

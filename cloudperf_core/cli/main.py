@@ -5,19 +5,21 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import re
 import socket
 import sys
 import time
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
 
 import anyio
 
 from cloudperf_core.errors import CloudperfError
 from cloudperf_core.models import DiscoverySpec, ProbeSpec, StatsQuery
+
+if TYPE_CHECKING:
+    from cloudperf_core.bootstrap import Config
 
 T = TypeVar("T")
 EXIT_USAGE = 2
@@ -27,15 +29,11 @@ DEFAULT_TIMEOUT_MS = 1000
 DEFAULT_INTERVAL_MS = 10
 
 
-def default_store_url() -> str:
-    """``$CLOUDPERF_STORE``, else a SQLite file in the user's data directory."""
-    from_env = os.environ.get("CLOUDPERF_STORE")
-    if from_env:
-        return from_env
-    import platformdirs
+def _config(args: argparse.Namespace) -> Config:
+    """Backend URLs and settings: this command's flags, then ``CLOUDPERF_*``, then defaults."""
+    from cloudperf_core.bootstrap import Config
 
-    data_dir = Path(platformdirs.user_data_dir("cloudperf", appauthor=False))
-    return f"sqlite:///{data_dir / 'cloudperf.db'}"
+    return Config.from_env(store=getattr(args, "store", None))
 
 
 _DURATION_RE = re.compile(r"(\d+)([smhdw])")
@@ -164,10 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
 # --- commands -----------------------------------------------------------------------------
 
 
-def _runner() -> Any:
+def _runner(config: Config) -> Any:
     from cloudperf_core.fping.runner import FpingRunner, resolve_fping_path
 
-    return FpingRunner(fping_path=resolve_fping_path(os.environ.get("CLOUDPERF_FPING")))
+    return FpingRunner(fping_path=resolve_fping_path(config.fping_path))
 
 
 class _Progress:
@@ -225,7 +223,7 @@ def _print_json(value: Any, out: TextIO) -> None:
 
 async def cmd_measure(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from cloudperf_core import service
-    from cloudperf_core.backends import open_store
+    from cloudperf_core.bootstrap import Services
     from cloudperf_core.cli.views import render_table, result_json
     from cloudperf_core.clock import SystemClock
     from cloudperf_core.stats import compute_stats_many
@@ -240,10 +238,12 @@ async def cmd_measure(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
         ip_version=args.ip_version,
         source_address=args.source_address,
     )
-    runner = _runner()
-    store = None if args.no_store else await open_store(args.store or default_store_url())
+    config = _config(args)
+    runner = _runner(config)
     progress = _Progress(err, spec) if err.isatty() and not args.json else None
-    try:
+    async with Services(config) as services:
+        # Opened before measuring, so a bad store URL fails before any probe is sent.
+        store = None if args.no_store else await services.store()
         report = await _with_progress(
             progress,
             service.measure(
@@ -258,9 +258,6 @@ async def cmd_measure(args: argparse.Namespace, out: TextIO, err: TextIO) -> int
             args.report_out.write_bytes(service.encode_report(report))
         if store is not None:
             await service.ingest_reports(store, [report], window_s=args.window_s)
-    finally:
-        if store is not None:
-            await store.close()
     stats = compute_stats_many(report.results)
     rows = [result_json(r, s) for r, s in zip(report.results, stats, strict=True)]
     if args.json:
@@ -295,7 +292,7 @@ def cmd_parse(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 async def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from cloudperf_core import service
-    from cloudperf_core.backends import open_store
+    from cloudperf_core.bootstrap import Services
     from cloudperf_core.cli.views import group_json, render_table
     from cloudperf_core.clock import SystemClock
 
@@ -307,11 +304,8 @@ async def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         targets=tuple(args.targets) if args.targets else None,
         since_s=since_s,
     )
-    store = await open_store(args.store or default_store_url())
-    try:
-        groups = await service.query_stats(store, query, args.group_by)
-    finally:
-        await store.close()
+    async with Services(_config(args)) as services:
+        groups = await service.query_stats(await services.store(), query, args.group_by)
     rows = [group_json(g) for g in groups]
     if args.json:
         _print_json(rows, out)
@@ -331,18 +325,16 @@ async def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 async def cmd_ingest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from cloudperf_core import service
-    from cloudperf_core.backends import open_store
+    from cloudperf_core.bootstrap import Services
 
     try:
         body = args.file.read_bytes()
     except OSError as exc:
         raise CloudperfError(f"cannot read {args.file}: {exc.strerror}") from exc
     report = service.decode_report(body)
-    store = await open_store(args.store or default_store_url())
-    try:
+    async with Services(_config(args)) as services:
+        store = await services.store()
         outcome = await service.ingest_reports(store, [report], window_s=args.window_s)
-    finally:
-        await store.close()
     if outcome.duplicates:
         out.write(f"report {report.report_id} was already ingested; nothing changed\n")
     else:
@@ -359,7 +351,7 @@ async def cmd_discover(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
         timeout_ms=args.timeout_ms,
         retries=args.retries,
     )
-    alive = await _runner().discover(spec)
+    alive = await _runner(_config(args)).discover(spec)
     if args.json:
         _print_json(alive, out)
     else:
@@ -368,18 +360,17 @@ async def cmd_discover(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
 
 
 async def cmd_db(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from cloudperf_core.backends import open_store, redact_url
+    from cloudperf_core.backends import redact_url
+    from cloudperf_core.bootstrap import Services
     from cloudperf_core.ports import Migratable
 
-    store = await open_store(args.store)
-    try:
+    async with Services(_config(args)) as services:
+        store = await services.store()
         if not isinstance(store, Migratable):
             out.write(f"{redact_url(args.store)}: schema is managed automatically\n")
             return 0
         applied = await store.migrate()
         version = await store.schema_version()
-    finally:
-        await store.close()
     if applied:
         out.write(f"applied migrations {', '.join(map(str, applied))}; schema version {version}\n")
     else:

@@ -15,9 +15,10 @@ from typing import Any
 import anyio
 import pytest
 
-from adapters.elasticache import RedisServices, open_backend, open_redis_services
+from adapters.elasticache import open_backend
 from adapters.elasticache.link import parse_redis_url
-from cloudperf_core.backends import open_cache
+from cloudperf_core.backends import PortName, open_cache
+from cloudperf_core.bootstrap import Config, Services
 from cloudperf_core.errors import BackendConfigError, BackendUnavailableError
 from tests.contract.makers.redis import delete_prefix, fresh_prefix, redis_url
 
@@ -113,38 +114,51 @@ class FakeRedis:
         return parts
 
 
+def redis_services(url: str) -> Services:
+    """Services whose cache URL (and so sessions, liveness, counters, cursors) is ``url``."""
+    return Services(Config(store="memory://", cache=url))
+
+
 @pytest.fixture
-async def services_on_closed_port() -> AsyncIterator[RedisServices]:
-    services = await open_redis_services(f"redis://:{PASSWORD}@127.0.0.1:{closed_port()}/0?{FAST}")
-    yield services
-    await services.close()
+async def services_on_closed_port() -> AsyncIterator[Services]:
+    url = f"redis://:{PASSWORD}@127.0.0.1:{closed_port()}/0?{FAST}"
+    async with redis_services(url) as services:
+        yield services
 
 
-CALLS: dict[str, Callable[[RedisServices], Awaitable[Any]]] = {
-    "cache.get": lambda s: s.cache.get("k"),
-    "cache.set": lambda s: s.cache.set("k", b"v", ttl_s=5),
-    "cache.incr": lambda s: s.cache.incr("k"),
-    "sessions.get": lambda s: s.sessions.get("h"),
-    "sessions.create": lambda s: s.sessions.create("h", "u", "admin", ttl_s=5),
-    "liveness.seen": lambda s: s.liveness.seen("p", 1),
-    "liveness.alive_since": lambda s: s.liveness.alive_since(0),
-    "counters.hit": lambda s: s.counters.hit("n", 0),
-    "counters.per_minute": lambda s: s.counters.per_minute("n", 0, 60_000),
-    "cursors.next": lambda s: s.cursors.next("src", 3),
-    "ping": lambda s: s.ping(),
+def call(port: PortName, method: str, *args: Any, **kwargs: Any) -> Callable[[Services], Any]:
+    async def run(services: Services) -> Any:
+        return await getattr(await services.port(port), method)(*args, **kwargs)
+
+    return run
+
+
+CALLS: dict[str, Callable[[Services], Awaitable[Any]]] = {
+    "cache.get": call("cache", "get", "k"),
+    "cache.set": call("cache", "set", "k", b"v", ttl_s=5),
+    "cache.incr": call("cache", "incr", "k"),
+    "sessions.get": call("sessions", "get", "h"),
+    "sessions.create": call("sessions", "create", "h", "u", "admin", ttl_s=5),
+    "liveness.seen": call("liveness", "seen", "p", 1),
+    "liveness.alive_since": call("liveness", "alive_since", 0),
+    "counters.hit": call("counters", "hit", "n", 0),
+    "counters.per_minute": call("counters", "per_minute", "n", 0, 60_000),
+    "cursors.next": call("cursors", "next", "src", 3),
 }
 
 
 @pytest.mark.parametrize("call", list(CALLS), ids=list(CALLS))
 async def test_nothing_listening_is_backend_unavailable_without_leaking_the_password(
-    services_on_closed_port: RedisServices, call: str
+    services_on_closed_port: Services, call: str
 ) -> None:
     with anyio.fail_after(NO_HANG_S), pytest.raises(BackendUnavailableError) as info:
         await CALLS[call](services_on_closed_port)
 
     assert "127.0.0.1" in str(info.value)
     assert PASSWORD not in str(info.value)
-    assert PASSWORD not in repr(services_on_closed_port.settings)
+    assert PASSWORD not in repr(services_on_closed_port.config)
+    port = await services_on_closed_port.port(call.split(".")[0])  # type: ignore[arg-type]
+    assert PASSWORD not in repr(port._link.settings)  # type: ignore[attr-defined]
 
 
 async def test_entry_point_cache_on_a_closed_port_fails_cleanly() -> None:
@@ -159,49 +173,37 @@ async def test_entry_point_cache_on_a_closed_port_fails_cleanly() -> None:
 @pytest.mark.parametrize("call", ["cache.get", "cache.incr", "cursors.next", "counters.hit"])
 async def test_server_that_never_answers_is_backend_unavailable(call: str) -> None:
     async with FakeRedis("silent") as server:
-        services = await open_redis_services(server.url())
-        try:
+        async with redis_services(server.url()) as services:
             with anyio.fail_after(NO_HANG_S), pytest.raises(BackendUnavailableError):
                 await CALLS[call](services)
-        finally:
-            await services.close()
         # The handshake never completed, so no command can have run: even INCR is retried.
         assert server.connections == 3
 
 
 async def test_idempotent_read_is_retried_when_the_reply_never_comes() -> None:
-    async with FakeRedis("handshake-only") as server:
-        services = await open_redis_services(server.url())
-        try:
-            with anyio.fail_after(NO_HANG_S), pytest.raises(BackendUnavailableError):
-                await services.cache.get("k")
-        finally:
-            await services.close()
+    async with FakeRedis("handshake-only") as server, redis_services(server.url()) as services:
+        with anyio.fail_after(NO_HANG_S), pytest.raises(BackendUnavailableError):
+            await (await services.cache()).get("k")
     assert server.commands.count("GET") == 3  # first try + retries=2
 
 
 @pytest.mark.parametrize("call", ["cache.incr", "cursors.next", "counters.hit"])
 async def test_a_counter_is_not_sent_twice_when_the_reply_never_comes(call: str) -> None:
-    async with FakeRedis("handshake-only") as server:
-        services = await open_redis_services(server.url())
-        try:
-            with anyio.fail_after(NO_HANG_S), pytest.raises(BackendUnavailableError):
-                await CALLS[call](services)
-        finally:
-            await services.close()
+    async with FakeRedis("handshake-only") as server, redis_services(server.url()) as services:
+        with anyio.fail_after(NO_HANG_S), pytest.raises(BackendUnavailableError):
+            await CALLS[call](services)
     sent = [c for c in server.commands if c not in ("CLIENT", "PING")]
     # One attempt only: the first may have counted, a second would count twice.
     assert sent.count("MULTI") + sent.count("HINCRBY") + sent.count("EVALSHA") == 1
 
 
 async def test_rejected_password_is_a_config_error_and_is_not_retried() -> None:
-    async with FakeRedis("wrongpass") as server:
-        services = await open_redis_services(server.url(password=PASSWORD))
-        try:
-            with anyio.fail_after(NO_HANG_S), pytest.raises(BackendConfigError) as info:
-                await services.cache.get("k")
-        finally:
-            await services.close()
+    async with (
+        FakeRedis("wrongpass") as server,
+        redis_services(server.url(password=PASSWORD)) as services,
+    ):
+        with anyio.fail_after(NO_HANG_S), pytest.raises(BackendConfigError) as info:
+            await (await services.cache()).get("k")
     assert not isinstance(info.value, BackendUnavailableError)
     assert PASSWORD not in str(info.value)
     assert server.connections == 1
@@ -210,15 +212,15 @@ async def test_rejected_password_is_a_config_error_and_is_not_retried() -> None:
 def test_one_services_object_serves_several_event_loops() -> None:
     # A Lambda container keeps its clients between invocations, each maybe a new loop.
     prefix = fresh_prefix()
-    services = asyncio.run(open_redis_services(redis_url(prefix)))
+    services = redis_services(redis_url(prefix))
 
     async def invocation(n: int) -> int:
-        return await services.cursors.next("fra", 100)
+        return await (await services.cursors()).next("fra", 100)
 
     try:
         assert [asyncio.run(invocation(n)) for n in range(3)] == [0, 1, 2]
     finally:
-        asyncio.run(services.close())
+        asyncio.run(services.aclose())
         asyncio.run(delete_prefix(prefix))
 
 
@@ -232,6 +234,11 @@ def test_one_services_object_serves_several_event_loops() -> None:
         "redis://127.0.0.1/0?timeout_s=soon",
         "redis://127.0.0.1/0?retries=-1",
         "redis://127.0.0.1/0?horizon_s=nan",
+        "redis://127.0.0.1/0?timeout_s=inf",
+        "redis://127.0.0.1/0?timeout_s=1&timeout_s=2",
+        "redis://[::1/0",
+        "rediss://127.0.0.1/3?cluster=1",
+        "rediss://127.0.0.1/0?cluster=1&prefix=plain:",
         "redis://127.0.0.1/zero",
         "redis://127.0.0.1/0?tiemout_s=2",
         "rediss://127.0.0.1/0?ssl_cert_reqs=maybe",
@@ -240,12 +247,13 @@ def test_one_services_object_serves_several_event_loops() -> None:
 )
 async def test_bad_urls_are_config_errors_naming_no_password(url: str) -> None:
     with pytest.raises(BackendConfigError) as info:
-        await open_redis_services(url)
+        await open_backend(url, "cache")
     assert PASSWORD not in str(info.value)
+    assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("port", ["store", "jobs", "reports"])
-async def test_redis_offers_only_the_cache_through_the_entry_point(port: str) -> None:
+@pytest.mark.parametrize("port", ["store", "catalog", "jobs", "reports"])
+async def test_redis_refuses_the_ports_it_does_not_serve(port: str) -> None:
     with pytest.raises(BackendConfigError):
         await open_backend("redis://127.0.0.1:6379/0", port)
 
@@ -262,6 +270,7 @@ def test_url_options_reach_the_settings() -> None:
         "app",
         PASSWORD,
     )
-    assert (s.tls, s.ssl_cert_reqs, s.ssl_ca_certs) == (True, "none", "/etc/ca.pem")
-    assert (s.prefix, s.timeout_s, s.connect_timeout_s, s.retries) == ("cp:", 1.5, 0.5, 4)
+    o = s.options
+    assert (s.tls, o.ssl_cert_reqs, o.ssl_ca_certs) == (True, "none", "/etc/ca.pem")
+    assert (o.prefix, o.timeout_s, s.connect_timeout_s, o.retries) == ("cp:", 1.5, 0.5, 4)
     assert PASSWORD not in s.url_redacted

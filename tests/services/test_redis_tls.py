@@ -13,7 +13,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from adapters.elasticache import open_redis_services
+from cloudperf_core.bootstrap import Config, Services
 from cloudperf_core.errors import BackendConfigError, BackendUnavailableError
 from tests.contract.makers.redis import delete_prefix, fresh_prefix
 
@@ -68,40 +68,40 @@ async def tls_port(certificate: tuple[Path, Path]) -> AsyncIterator[int]:
     await server.wait_closed()
 
 
+def redis_services(url: str) -> Services:
+    return Services(Config(store="memory://", cache=url))
+
+
 async def test_rediss_with_the_right_ca_round_trips(
     tls_port: int, certificate: tuple[Path, Path]
 ) -> None:
     prefix = fresh_prefix()
     url = f"rediss://127.0.0.1:{tls_port}/0?prefix={prefix}&ssl_ca_certs={certificate[0]}"
-    services = await open_redis_services(url)
     try:
-        await services.cache.set("k", b"over tls", ttl_s=30)
-        assert await services.cache.get("k") == b"over tls"
-        assert await services.cursors.next("fra", 2) == 0
+        async with redis_services(url) as services:
+            cache = await services.cache()
+            await cache.set("k", b"over tls", ttl_s=30)
+            assert await cache.get("k") == b"over tls"
+            assert await (await services.cursors()).next("fra", 2) == 0
     finally:
-        await services.close()
         await delete_prefix(prefix)
 
 
 async def test_an_untrusted_certificate_is_a_config_error(tls_port: int) -> None:
-    services = await open_redis_services(f"rediss://127.0.0.1:{tls_port}/0?timeout_s=2")
-    try:
+    async with redis_services(f"rediss://127.0.0.1:{tls_port}/0?timeout_s=2") as services:
         with anyio.fail_after(NO_HANG_S), pytest.raises(BackendConfigError) as info:
-            await services.cache.get("k")
-    finally:
-        await services.close()
+            await (await services.cache()).get("k")
     assert not isinstance(info.value, BackendUnavailableError)
     assert "certificate" in str(info.value).lower()
 
 
 async def test_verification_can_be_switched_off(tls_port: int) -> None:
     prefix = fresh_prefix()
-    services = await open_redis_services(
-        f"rediss://127.0.0.1:{tls_port}/0?prefix={prefix}&ssl_cert_reqs=none"
-    )
+    url = f"rediss://127.0.0.1:{tls_port}/0?prefix={prefix}&ssl_cert_reqs=none"
     try:
-        await services.cache.set("k", b"v")
-        assert await services.cache.get("k") == b"v"
+        async with redis_services(url) as services:
+            cache = await services.cache()
+            await cache.set("k", b"v")
+            assert await cache.get("k") == b"v"
     finally:
-        await services.close()
         await delete_prefix(prefix)

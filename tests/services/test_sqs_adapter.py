@@ -87,7 +87,7 @@ async def test_bodies_sqs_cannot_carry_as_text_arrive_byte_exact() -> None:
 # --- partial batch failures -------------------------------------------------------------------
 
 
-def fail_entries(queue: SqsReportQueue, *, times: int, sender_fault: bool) -> list[int]:
+async def fail_entries(queue: SqsReportQueue, *, times: int, sender_fault: bool) -> list[int]:
     """Make the next ``times`` SendMessageBatch answers report their first entry as failed."""
     calls: list[int] = []
 
@@ -99,13 +99,14 @@ def fail_entries(queue: SqsReportQueue, *, times: int, sender_fault: bool) -> li
                 {"Id": ok["Id"], "SenderFault": sender_fault, "Code": "InternalError"}
             )
 
-    queue.connection.client.meta.events.register("after-call.sqs.SendMessageBatch", hook)
+    client = await queue.connection.client()
+    client.meta.events.register("after-call.sqs.SendMessageBatch", hook)
     return calls
 
 
 async def test_entries_failed_server_side_are_retried_never_dropped() -> None:
     async with sqs_queues("reports") as queue:
-        calls = fail_entries(queue, times=2, sender_fault=False)
+        calls = await fail_entries(queue, times=2, sender_fault=False)
         await queue.send([b"a", b"b", b"c"])
         got = {m.body for m in await queue.receive(10, 30)}
     assert len(calls) == 3  # the batch, then two retries of the failed entry
@@ -113,16 +114,18 @@ async def test_entries_failed_server_side_are_retried_never_dropped() -> None:
 
 
 async def test_entries_failing_every_time_raise_after_bounded_retries() -> None:
-    async with sqs_queues("reports", send_retries=2) as queue:
-        calls = fail_entries(queue, times=100, sender_fault=False)
-        with pytest.raises(BackendUnavailableError, match="after 2 retries"):
+    async with sqs_queues("reports", max_attempts=3) as queue:
+        calls = await fail_entries(queue, times=100, sender_fault=False)
+        with pytest.raises(
+            BackendUnavailableError, match=r"failed on the server side.*gave up after 3 attempts"
+        ):
             await queue.send([b"a"])
     assert len(calls) == 3
 
 
 async def test_an_entry_refused_as_the_senders_fault_raises_at_once() -> None:
     async with sqs_queues("reports") as queue:
-        calls = fail_entries(queue, times=100, sender_fault=True)
+        calls = await fail_entries(queue, times=100, sender_fault=True)
         with pytest.raises(BackendError):
             await queue.send([b"a"])
     assert len(calls) == 1

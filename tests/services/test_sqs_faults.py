@@ -183,11 +183,15 @@ async def test_opening_by_url_on_a_closed_port_raises_backend_unavailable(
 class SendRecorder:
     """Records every SendMessageBatch the real client makes (a botocore event hook)."""
 
-    def __init__(self, queue: SqsReportQueue) -> None:
+    def __init__(self) -> None:
         self.calls: list[list[dict[str, Any]]] = []
-        queue.connection.client.meta.events.register(
-            "before-parameter-build.sqs.SendMessageBatch", self._record
-        )
+
+    @classmethod
+    async def on(cls, queue: SqsReportQueue) -> SendRecorder:
+        recorder = cls()
+        client = await queue.connection.client()
+        client.meta.events.register("before-parameter-build.sqs.SendMessageBatch", recorder._record)
+        return recorder
 
     def _record(self, params: dict[str, Any], **_: Any) -> None:
         self.calls.append(list(params["Entries"]))
@@ -214,7 +218,7 @@ async def drain(queue: SqsReportQueue, expected: int) -> list[bytes]:
 async def test_large_bodies_are_sent_in_batches_within_sqs_limits(
     reports: SqsReportQueue,
 ) -> None:
-    recorder = SendRecorder(reports)
+    recorder = await SendRecorder.on(reports)
     text_bodies = [os.urandom(50 * 1024).hex().encode() for _ in range(25)]  # 100 KiB each
     binary_bodies = [os.urandom(100 * 1024) for _ in range(3)]  # travel base64-encoded
 
@@ -231,7 +235,7 @@ async def test_large_bodies_are_sent_in_batches_within_sqs_limits(
 
 
 async def test_small_bodies_go_ten_to_a_request(reports: SqsReportQueue) -> None:
-    recorder = SendRecorder(reports)
+    recorder = await SendRecorder.on(reports)
     await reports.send([f"report {n}".encode() for n in range(25)])
     assert [len(c) for c in recorder.calls] == [10, 10, 5]
 
@@ -239,7 +243,7 @@ async def test_small_bodies_go_ten_to_a_request(reports: SqsReportQueue) -> None
 async def test_a_body_at_the_limit_is_sent_and_one_byte_more_is_refused(
     reports: SqsReportQueue,
 ) -> None:
-    recorder = SendRecorder(reports)
+    recorder = await SendRecorder.on(reports)
     at_limit = b"x" * SQS_MAX_MESSAGE_BYTES
 
     with pytest.raises(ReportRejectedError, match="exceeds the SQS limit of 262144 bytes"):

@@ -9,8 +9,8 @@ from typing import Any
 
 import asyncmy
 
-from adapters.aurora import AuroraMeasurementStore, open_backend
-from adapters.aurora.db import AuroraConfig
+from adapters.aurora import AuroraMeasurementStore
+from cloudperf_core.bootstrap import Config, Services
 from tests.contract.makers import Maker, MakerContext
 
 MYSQL_HOST = "127.0.0.1"
@@ -38,18 +38,20 @@ async def _admin(sql: str) -> None:
 async def temp_database(
     *, migrate: bool = True
 ) -> AsyncIterator[tuple[str, AuroraMeasurementStore]]:
-    """A new ``cloudperf_test_<random>`` database and a store on it; dropped afterwards."""
+    """A new ``cloudperf_test_<random>`` database and a store on it (opened through the
+    composition root); dropped afterwards."""
     name = f"cloudperf_test_{secrets.token_hex(6)}"
     # The name is generated above from hex digits only: identifiers cannot be bound.
     await _admin(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
     url = f"mysql://{MYSQL_USER}@{MYSQL_HOST}:{MYSQL_PORT}/{name}?pool_size=4&backoff_s=0.01"
-    store = AuroraMeasurementStore(AuroraConfig.from_url(url))
     try:
-        if migrate:
-            await store.migrate()
-        yield url, store
+        async with Services(Config(store=url)) as services:
+            store = await services.store()
+            assert isinstance(store, AuroraMeasurementStore)
+            if migrate:
+                await store.migrate()
+            yield url, store
     finally:
-        await store.close()
         await _admin(f"DROP DATABASE IF EXISTS `{name}`")
 
 
@@ -61,18 +63,15 @@ async def make(ctx: MakerContext) -> AsyncIterator[AuroraMeasurementStore]:
 
 @asynccontextmanager
 async def _catalog(ctx: MakerContext) -> AsyncIterator[Any]:
-    async with temp_database() as (url, _):
-        catalog = await open_backend(url, "catalog")  # its own pool, as a deployment opens it
-        try:
-            yield catalog
-        finally:
-            await catalog.close()
+    async with temp_database() as (url, _), Services(Config(store=url)) as services:
+        yield await services.catalog()  # a composition root that opened only the catalogue
 
 
 @asynccontextmanager
 async def _store_and_catalog(ctx: MakerContext) -> AsyncIterator[Any]:
-    async with temp_database() as (_, store):
-        yield store, store.catalog  # one database, one pool
+    async with temp_database() as (url, _), Services(Config(store=url)) as services:
+        # Catalogue URL = store URL: one pool for both, as a deployment opens them.
+        yield await services.store(), await services.catalog()
 
 
 STORES = [Maker("mysql", make)]

@@ -1,7 +1,8 @@
 """Redis makers (real server on 127.0.0.1:6379): each instance gets its own key prefix.
 
-Keys under the prefix are deleted afterwards (SCAN + DEL), so runs never clash and nothing
-else on the server is touched (never FLUSHALL).
+Every port is opened through the composition root (``cloudperf_core.bootstrap``). Keys under
+the prefix are deleted afterwards (SCAN + DEL), so runs never clash and nothing else on the
+server is touched (never FLUSHALL).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from adapters.elasticache import RedisServices, open_backend, open_redis_services
+from cloudperf_core.backends import PortName
+from cloudperf_core.bootstrap import Config, Services
 from tests.contract.makers import Maker, MakerContext
 from tests.contract.makers.memory_extras import COUNTER_HORIZON_S
 
@@ -43,33 +45,29 @@ async def delete_prefix(prefix: str) -> None:
 
 
 @asynccontextmanager
-async def _cache(ctx: MakerContext) -> AsyncIterator[Any]:
+async def redis_services(**options: str) -> AsyncIterator[Services]:
+    """Services whose cache URL is the test server under a fresh prefix (deleted after)."""
     prefix = fresh_prefix()
-    backend: Any = await open_backend(redis_url(prefix), "cache")
+    config = Config(store="memory://", cache=redis_url(prefix, **options))
     try:
-        yield backend
+        async with Services(config) as services:
+            yield services
     finally:
-        await backend.close()
         await delete_prefix(prefix)
 
 
-def _service(pick: Callable[[RedisServices], Any]) -> Maker:
+def _port(name: PortName) -> Maker:
     @asynccontextmanager
     async def make(ctx: MakerContext) -> AsyncIterator[Any]:
-        prefix = fresh_prefix()
-        services = await open_redis_services(redis_url(prefix), horizon_s=COUNTER_HORIZON_S)
-        try:
-            yield pick(services)
-        finally:
-            await services.close()
-            await delete_prefix(prefix)
+        async with redis_services(horizon_s=str(COUNTER_HORIZON_S)) as services:
+            yield await services.port(name)
 
     maker: Callable[[MakerContext], AbstractAsyncContextManager[Any]] = make
     return Maker("redis", maker)
 
 
-CACHES = [Maker("redis", _cache)]
-SESSIONS = [_service(lambda s: s.sessions)]
-LIVENESS = [_service(lambda s: s.liveness)]
-COUNTERS = [_service(lambda s: s.counters)]
-CURSORS = [_service(lambda s: s.cursors)]
+CACHES = [_port("cache")]
+SESSIONS = [_port("sessions")]
+LIVENESS = [_port("liveness")]
+COUNTERS = [_port("counters")]
+CURSORS = [_port("cursors")]

@@ -1,19 +1,15 @@
-"""SQS on moto's server: a fresh, uniquely named queue and dead-letter queue per test."""
+"""SQS on moto's server: a fresh, uniquely named queue and dead-letter queue per test, opened
+by URL through the composition root (``cloudperf_core.bootstrap``)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlencode
 
-from adapters.sqs import (
-    SqsConnection,
-    SqsJobQueue,
-    SqsOptions,
-    SqsReportQueue,
-    create_queues,
-    delete_queues,
-)
+from adapters.sqs import SqsJobQueue, SqsOptions, SqsReportQueue, delete_queues
+from cloudperf_core.bootstrap import Config, Services
 from tests.contract.makers import Maker, MakerContext
 from tests.support.moto import moto_endpoint, unique_name
 
@@ -21,17 +17,29 @@ from tests.support.moto import moto_endpoint, unique_name
 MAX_RECEIVES = 3
 
 
-def options(**overrides: Any) -> SqsOptions:
+def moto_options(**overrides: Any) -> dict[str, Any]:
     """Options for the session's moto server; short timeouts so a broken server fails fast."""
     settings: dict[str, Any] = {
         "endpoint_url": moto_endpoint(),
         "region": "us-east-1",
         "connect_timeout_s": 2.0,
         "read_timeout_s": 10.0,
-        "call_timeout_s": 30.0,
+        "call_timeout_s": 10.0,
         "wait_s": 0,  # moto's short poll already returns every visible message
     }
-    return SqsOptions(**(settings | overrides))
+    return settings | overrides
+
+
+def options(**overrides: Any) -> SqsOptions:
+    return SqsOptions(**moto_options(**overrides))
+
+
+def sqs_url(name: str, **overrides: Any) -> str:
+    """``sqs://NAME?...`` on the session's moto server with the test options."""
+    query = {
+        k: (int(v) if isinstance(v, bool) else v) for k, v in moto_options(**overrides).items()
+    }
+    return f"sqs://{name}?{urlencode(query)}"
 
 
 @asynccontextmanager
@@ -39,22 +47,18 @@ async def sqs_queues(
     kind: str, *, max_receives: int = MAX_RECEIVES, **option_overrides: Any
 ) -> AsyncIterator[Any]:
     """Yield a fresh SqsJobQueue (``kind="jobs"``) or SqsReportQueue; delete its queues after."""
-    connection = await SqsConnection.open(options(**option_overrides))
     name = unique_name(f"cloudperf-{kind}")
-    queue_url, dlq_url = await create_queues(
-        connection, name, dlq=f"{name}-dlq", max_receives=max_receives
+    url = sqs_url(
+        name, create=True, dlq=f"{name}-dlq", max_receives=max_receives, **option_overrides
     )
-    queue: SqsJobQueue | SqsReportQueue
-    if kind == "jobs":
-        queue = SqsJobQueue(connection, queue_url, owns_connection=False)
-    else:
-        queue = SqsReportQueue(connection, queue_url, dlq_url=dlq_url, owns_connection=False)
-    try:
-        yield queue
-    finally:
-        await queue.close()
-        await delete_queues(connection, queue_url, dlq_url)
-        await connection.close()
+    config = Config(store="memory://", jobs=url, reports=url)
+    async with Services(config) as services:
+        queue: SqsJobQueue | SqsReportQueue = await services.port(kind)  # type: ignore[assignment]
+        try:
+            yield queue
+        finally:
+            dlq_url = await queue.connection.queue_url(f"{name}-dlq")
+            await delete_queues(queue.connection, queue.queue_url, dlq_url)
 
 
 def _jobs(ctx: MakerContext) -> Any:
