@@ -21,6 +21,7 @@ import anyio
 import asyncmy
 from asyncmy.cursors import Cursor
 
+from adapters._errors import cert_rejected
 from adapters._loop import LoopBound
 from adapters._retry import retrying
 from adapters.aurora.config import AuroraConfig, Dialect, dialect_of
@@ -87,6 +88,8 @@ def error_code(exc: BaseException) -> int | None:
 
 
 def is_transient(exc: BaseException) -> bool:
+    if cert_rejected(exc):
+        return False
     if isinstance(exc, TimeoutError | ConnectionError | asyncio.IncompleteReadError):
         return True
     if isinstance(exc, asyncmy.errors.InterfaceError):
@@ -98,6 +101,8 @@ def translate(exc: BaseException, what: str, safe_url: str) -> CloudperfError:
     """The CloudperfError for a driver exception (the password never appears)."""
     code = error_code(exc)
     detail = f"{what} on {safe_url} failed: {type(exc).__name__} {exc}"
+    if cert_rejected(exc):
+        return BackendConfigError(f"{detail}; the server's TLS certificate was not accepted")
     if is_transient(exc):
         return BackendUnavailableError(detail)
     if code in _ACCESS_DENIED:

@@ -12,7 +12,6 @@ whole call by ``retries + 1`` attempts with backoff and by ``deadline_s``.
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, TypeVar
@@ -23,6 +22,7 @@ from redis import exceptions as rx
 from redis.asyncio import Redis
 from redis.asyncio.connection import Connection, ConnectionPool, SSLConnection
 
+from adapters._errors import cert_rejected
 from adapters._loop import LoopBound
 from adapters._options import parse_options, split_url
 from adapters._retry import RetryPolicy, retrying
@@ -143,21 +143,13 @@ class _TlsVerifyError(rx.ConnectionError):
     """The server's TLS certificate was not accepted: a configuration problem, not a blip."""
 
 
-def _cert_rejected(exc: BaseException | None) -> bool:
-    while exc is not None:
-        if isinstance(exc, ssl.SSLCertVerificationError):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
 async def _connect_or_not_sent(connect: Callable[[], Awaitable[None]]) -> None:
     try:
         await connect()
     except _CONFIG_ERRORS:
         raise
     except (rx.ConnectionError, rx.TimeoutError, OSError) as exc:
-        if _cert_rejected(exc):
+        if cert_rejected(exc):
             raise _TlsVerifyError(str(exc)) from exc
         raise _NotSentError(str(exc)) from exc
 
