@@ -15,7 +15,9 @@ Each variant gets its own fresh database; the baselines run over a prefix of the
 
     python -m benchmarks.bench_ingest [--quick]
 
-Server: ``CLOUDPERF_BENCH_MYSQL`` (default ``mysql://root@127.0.0.1:3306``).
+Server: the one ``CLOUDPERF_STORE`` names if it is a ``mysql://`` URL (read through
+``cloudperf_core.bootstrap``; its database is not touched, each variant creates its own), else
+``mysql://root@127.0.0.1:3306``.
 """
 
 from __future__ import annotations
@@ -23,21 +25,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote
 
 import asyncmy
 
-from adapters.aurora import AuroraMeasurementStore, open_backend
+from adapters.aurora import AuroraMeasurementStore
+from adapters.aurora.config import AuroraConfig
 from benchmarks._gen import synthetic_reports
+from cloudperf_core.backends import scheme_of
+from cloudperf_core.bootstrap import Config, Services
 from cloudperf_core.catalog import AddressRange, Location
 from cloudperf_core.models import MeasurementReport
+from cloudperf_core.ports import Catalog, MeasurementStore
 from cloudperf_core.service import ingest_reports
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -65,13 +70,19 @@ LEGACY_PRUNE = (
 )
 
 
+def _server_url() -> str:
+    """The server to bench on: ``$CLOUDPERF_STORE`` if it is a mysql:// URL, else local."""
+    store = Config.from_env().store
+    return store if scheme_of(store) == "mysql" else "mysql://root@127.0.0.1:3306/cloudperf"
+
+
 def _server() -> dict[str, Any]:
-    parts = urlsplit(os.environ.get("CLOUDPERF_BENCH_MYSQL", "mysql://root@127.0.0.1:3306"))
+    config = AuroraConfig.from_url(_server_url())
     return {
-        "host": parts.hostname or "127.0.0.1",
-        "port": parts.port or 3306,
-        "user": parts.username or "root",
-        "password": parts.password or "",
+        "host": config.host,
+        "port": config.port,
+        "user": config.user,
+        "password": config.password,
     }
 
 
@@ -103,29 +114,32 @@ async def _database() -> AsyncIterator[str]:
         admin.close()
 
 
-async def _store(db: str) -> AuroraMeasurementStore:
+@asynccontextmanager
+async def _store(db: str) -> AsyncIterator[tuple[MeasurementStore, Catalog]]:
     s = _server()
-    auth = s["user"] + (f":{s['password']}" if s["password"] else "")
-    store = await open_backend(f"mysql://{auth}@{s['host']}:{s['port']}/{db}?pool_size=4", "store")
-    await store.migrate()
-    # A catalogue covering the targets, so ingest also resolves destination locations.
-    await store.catalog.put_locations([Location(name="bench", asn=64500, city="Lab")])
-    await store.catalog.put_ranges(
-        [AddressRange(start="198.18.0.0", end="198.18.255.255", location="bench")]
-    )
-    return store
+    auth = quote(s["user"], safe="")
+    if s["password"]:
+        auth += ":" + quote(s["password"], safe="")
+    url = f"mysql://{auth}@{s['host']}:{s['port']}/{db}?pool_size=4"
+    async with Services(Config(store=url)) as services:
+        store = await services.store()
+        assert isinstance(store, AuroraMeasurementStore)
+        await store.migrate()
+        # A catalogue covering the targets, so ingest also resolves destination locations.
+        catalog = await services.catalog()
+        await catalog.put_locations([Location(name="bench", asn=64500, city="Lab")])
+        await catalog.put_ranges(
+            [AddressRange(start="198.18.0.0", end="198.18.255.255", location="bench")]
+        )
+        yield store, catalog
 
 
 async def bench_store(reports: list[MeasurementReport], batch: int) -> dict[str, Any]:
-    async with _database() as db:
-        store = await _store(db)
-        try:
-            start = time.perf_counter()
-            for i in range(0, len(reports), batch):
-                await ingest_reports(store, reports[i : i + batch], catalog=store.catalog)
-            elapsed = time.perf_counter() - start
-        finally:
-            await store.close()
+    async with _database() as db, _store(db) as (store, catalog):
+        start = time.perf_counter()
+        for i in range(0, len(reports), batch):
+            await ingest_reports(store, reports[i : i + batch], catalog=catalog)
+        elapsed = time.perf_counter() - start
     return {"reports": len(reports), "seconds": elapsed, "reports_per_s": len(reports) / elapsed}
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import anyio
 
+from cloudperf_core.bootstrap import Config
 from cloudperf_core.fping.argv import build_probe_argv
 from cloudperf_core.fping.parser import parse_fping_output
 from cloudperf_core.fping.runner import FpingRunner, resolve_fping_path
@@ -68,7 +69,7 @@ def _parse_stats_cpu_s(stderr: bytes, repeats: int) -> float:
 
 
 async def _bench(n_targets: int, count: int, repeats: int) -> dict[str, Any]:
-    fping = resolve_fping_path(None)
+    fping = resolve_fping_path(Config.from_env().fping_path)
     targets = tuple(f"127.0.0.{i}" for i in range(1, n_targets + 1))
     spec = ProbeSpec(targets=targets, count=count, period_ms=20, timeout_ms=500, interval_ms=1)
     raw_argv = build_probe_argv(spec, fping)
