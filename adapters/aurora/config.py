@@ -35,7 +35,7 @@ class AuroraOptions(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_
     """The query options of a ``mysql://`` URL, with their ranges and defaults.
 
     ``pool_size`` defaults to 2: on Lambda every container keeps its own pool, so the database
-    sees pool_size x concurrency connections (Aurora Serverless v2 at 0.5 ACU allows ~90).
+    sees pool_size x concurrency connections, and Aurora Serverless v2 allows few at low ACU.
     """
 
     pool_size: Annotated[int, Meta(ge=1, le=100)] = 2
