@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from cloudperf_core.bootstrap import Config
 from tests.support.testhosts import TestNetwork, unavailable_reason
 
 _CLI_TIMEOUT_S = 120
@@ -40,7 +41,7 @@ def testnet() -> Iterator[TestNetwork]:
         if os.environ.get("CLOUDPERF_REQUIRE_E2E"):
             pytest.fail(f"e2e tests required but impossible here: {reason}")
         pytest.skip(reason)
-    if shutil.which("fping") is None and not os.environ.get("CLOUDPERF_FPING"):
+    if shutil.which("fping") is None and not Config.from_env().fping_path:
         pytest.fail("fping is not installed (Debian package `fping`)")
     # SIGTERM (e.g. a CI timeout) would skip finalizers and atexit; turn it into SystemExit so
     # the namespace is deleted. SIGKILL leftovers are swept by the next run (cleanup_stale).

@@ -16,6 +16,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from cloudperf_core.bootstrap import Config
 from cloudperf_core.errors import FpingNotFoundError, ProbePermissionError, RunnerTimeoutError
 from cloudperf_core.fping.process import AnyioProcessExecutor
 from cloudperf_core.fping.runner import FpingRunner, resolve_fping_path
@@ -114,7 +115,7 @@ async def test_cloudperf_fping_pointing_to_missing_path(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("CLOUDPERF_FPING", str(tmp_path / "no-such-fping"))
-    runner = FpingRunner(fping_path=resolve_fping_path(os.environ.get("CLOUDPERF_FPING")))
+    runner = FpingRunner(fping_path=resolve_fping_path(Config.from_env().fping_path))
     with pytest.raises(FpingNotFoundError, match="CLOUDPERF_FPING"):
         await runner.measure(ProbeSpec(targets=("127.0.0.1",), count=1))
 
