@@ -44,6 +44,7 @@ from cloudperf_core.backends import PORTS, PortName, SharedResources, open_backe
 from cloudperf_core.errors import BackendConfigError, BackendError, CloudperfError
 from cloudperf_core.ports import (
     Cache,
+    Catalog,
     JobQueue,
     LivenessTracker,
     MeasurementStore,
@@ -183,8 +184,8 @@ class Services:
     async def store(self) -> MeasurementStore:
         return cast(MeasurementStore, await self.port("store"))
 
-    async def catalog(self) -> object:
-        return await self.port("catalog")
+    async def catalog(self) -> Catalog:
+        return cast(Catalog, await self.port("catalog"))
 
     async def jobs(self) -> JobQueue:
         return cast(JobQueue, await self.port("jobs"))

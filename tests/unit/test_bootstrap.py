@@ -13,6 +13,7 @@ import pytest
 from cloudperf_core import bootstrap
 from cloudperf_core.backends import PORTS, SharedResources
 from cloudperf_core.bootstrap import Config, Services
+from cloudperf_core.catalog import Location
 from cloudperf_core.errors import BackendConfigError, BackendError
 from cloudperf_core.models import Job, ProbeSpec, ReportWindows, StatsQuery, WindowAggregate
 
@@ -134,6 +135,23 @@ async def test_two_openers_of_one_memory_name_share_state() -> None:
         assert [lease.job.job_id for lease in leased] == ["j1"]
     async with Services(Config(store="memory://", jobs=fresh())) as other:
         assert await (await other.jobs()).lease(10, 30) == []
+
+
+async def test_a_catalogue_shared_by_name_and_one_on_the_store_url(tmp_path: Path) -> None:
+    url = fresh()
+    async with (
+        Services(Config(store="memory://", catalog=url)) as admin,
+        Services(Config(store="memory://", catalog=url)) as api,
+    ):
+        await (await admin.catalog()).put_locations([Location(name="lab", city="Lab")])
+        found = await (await api.catalog()).get_location("lab")
+        assert found is not None and found.city == "Lab"
+    # No catalogue URL: the catalogue lives where the store does (one SQLite file here).
+    store_url = f"sqlite:///{tmp_path / 'both.db'}"
+    async with Services(Config(store=store_url)) as services:
+        await (await services.catalog()).put_locations([Location(name="lab")])
+    async with Services(Config(store=store_url, catalog=store_url)) as again:
+        assert await (await again.catalog()).get_location("lab") is not None
 
 
 async def test_plain_memory_urls_are_private() -> None:
