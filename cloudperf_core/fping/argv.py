@@ -235,7 +235,10 @@ def discovery_addresses(spec: DiscoverySpec) -> list[str]:
     start, end, network = _range_bounds(spec)
     if network is not None and network.num_addresses > 2:
         return [str(address) for address in network.hosts()]
-    return [str(ipaddress.ip_address(value)) for value in range(int(start), int(end) + 1)]
+    # The range's own class: ip_address(int) would make any value below 2**32 an IPv4
+    # address (::1 -> 0.0.0.1).
+    family = type(start)
+    return [str(family(value)) for value in range(int(start), int(end) + 1)]
 
 
 def build_discovery_argv(

@@ -253,6 +253,23 @@ def test_ipv6_discovery_is_expanded_because_fping_51_has_no_ipv6_g() -> None:
 
 
 @pytest.mark.parametrize(
+    ("start", "end", "targets"),
+    [
+        ("::1/128", None, ["::1"]),
+        ("::1", "::3", ["::1", "::2", "::3"]),
+        ("::", "::1", ["::", "::1"]),
+        ("::ffff:ffff", "::1:0:1", ["::ffff:ffff", "::1:0:0", "::1:0:1"]),
+    ],
+)
+def test_ipv6_ranges_of_low_addresses_stay_ipv6(
+    start: str, end: str | None, targets: list[str]
+) -> None:
+    # Below 2**32 an address as an integer is ambiguous; the range's family decides.
+    argv = build_discovery_argv(DiscoverySpec(start=start, end=end))
+    assert "-6" in argv and _targets_of(argv) == targets
+
+
+@pytest.mark.parametrize(
     ("field", "value"), [("max_hosts", 0), ("timeout_ms", 0), ("retries", 11), ("interval_ms", 0)]
 )
 def test_bad_discovery_numbers_are_refused(field: str, value: int) -> None:
