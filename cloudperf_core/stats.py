@@ -26,7 +26,6 @@ Definitions (DESIGN.md "Statistics"; part of the contract):
 
 from __future__ import annotations
 
-import gc
 import math
 from collections.abc import Iterable, Sequence
 from functools import reduce
@@ -37,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cloudperf_core.errors import InvalidSpecError
+from cloudperf_core.gcpause import paused_gc
 from cloudperf_core.models import LatencyStats, TargetResult
 
 __all__ = [
@@ -138,13 +138,8 @@ def compute_stats_many(results: Sequence[TargetResult]) -> list[LatencyStats]:
         return []
     # Every struct allocation counts towards a cyclic-GC run (even though msgspec untracks
     # these), and a full run walks the caller's whole heap (e.g. the 100k parsed results).
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with paused_gc():
         return _compute_many(results)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
 
 
 _Floats = npt.NDArray[np.float64]

@@ -12,7 +12,6 @@ Strict mode raises ``FpingParseError(line_no, line)`` instead (1-based line numb
 
 from __future__ import annotations
 
-import gc
 import warnings
 from typing import Literal, Protocol
 
@@ -20,6 +19,7 @@ from cloudperf_core.errors import FpingParseError, FpingParseWarning
 from cloudperf_core.fping import _grammar as g
 from cloudperf_core.fping._json import MalformedJson, handle_json
 from cloudperf_core.fping._state import Accumulator
+from cloudperf_core.gcpause import paused_gc
 from cloudperf_core.models import FpingOutput, ParseWarning, TargetResult
 
 UNRECOGNISED = "unrecognised line"
@@ -62,13 +62,8 @@ def parse_fping_output(
     """
     # Parsing creates many objects and never a reference cycle; the cyclic GC would walk
     # them again and again while they are made (quadratic-looking slowdowns past 50k targets).
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with paused_gc():
         return _parse_output(output, strict, listing)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
 
 
 def _parse_output(output: str | bytes, strict: bool, listing: Listing | None) -> FpingOutput:

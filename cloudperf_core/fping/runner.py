@@ -114,13 +114,6 @@ class FpingRunner:
         self._deadline_slack_s = deadline_slack_s
         self._max_range_size = max_range_size
 
-    def plan_batches(self, spec: ProbeSpec) -> list[list[str]]:
-        """The argv of every batch :meth:`measure` would run for ``spec``, in order."""
-        spec = validate_probe_spec(spec)
-        batches = self._split(spec.targets)
-        interval_ms = self._batch_interval_ms(spec, len(batches))
-        return [self._batch_argv(spec, batch, interval_ms) for batch in batches]
-
     async def measure(
         self,
         spec: ProbeSpec,
