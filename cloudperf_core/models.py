@@ -7,11 +7,21 @@ encodes to JSON/MessagePack and validates on decode. RTTs are integers in micros
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
+from cloudperf_core import limits
 from cloudperf_core.errors import InvalidSpecError
+
+# Bounded integers of the specs (see ``limits`` for why each bound is what it is).
+Count = Annotated[int, msgspec.Meta(ge=1, le=limits.MAX_COUNT)]
+PeriodMs = Annotated[int, msgspec.Meta(ge=1, le=limits.MAX_PERIOD_MS)]
+TimeoutMs = Annotated[int, msgspec.Meta(ge=1, le=limits.MAX_TIMEOUT_MS)]
+IntervalMs = Annotated[int, msgspec.Meta(ge=1, le=limits.MAX_INTERVAL_MS)]
+SizeBytes = Annotated[int, msgspec.Meta(ge=0, le=limits.MAX_SIZE_BYTES)]
+Retries = Annotated[int, msgspec.Meta(ge=0, le=limits.MAX_RETRIES)]
+MaxHosts = Annotated[int, msgspec.Meta(ge=1, le=limits.MAX_HOSTS)]
 
 # --- what to measure ----------------------------------------------------------------------
 
@@ -26,12 +36,12 @@ class ProbeSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     """
 
     targets: tuple[str, ...]
-    count: int = 10
-    period_ms: int = 1000
-    timeout_ms: int = 1000
-    interval_ms: int = 10
-    size_bytes: int = 56
-    retries: int = 0
+    count: Count = 10
+    period_ms: PeriodMs = 1000
+    timeout_ms: TimeoutMs = 1000
+    interval_ms: IntervalMs = 10
+    size_bytes: SizeBytes = 56
+    retries: Retries = 0
     ip_version: Literal[4, 6] | None = None
     source_address: str | None = None
 
@@ -41,10 +51,10 @@ class DiscoverySpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
     start: str
     end: str | None = None
-    max_hosts: int = 256
-    timeout_ms: int = 500
-    retries: int = 1
-    interval_ms: int = 10
+    max_hosts: MaxHosts = 256
+    timeout_ms: TimeoutMs = 500
+    retries: Retries = 1
+    interval_ms: IntervalMs = 10
     source_address: str | None = None
 
 

@@ -22,6 +22,7 @@ from cloudperf_core.errors import (
     InvalidSpecError,
     ReportRejectedError,
 )
+from cloudperf_core.limits import MAX_RTT_US
 from cloudperf_core.models import (
     GroupBy,
     Grouping,
@@ -44,8 +45,8 @@ DEFAULT_WINDOW_S = 60
 MAX_REPORT_ID_LEN = 128
 # Report ids travel in URLs, logs and SQL keys: keep them to a boring charset.
 _REPORT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
-# A sane upper bound for one RTT (1 hour): anything above is a corrupted report.
-_MAX_RTT_US = 3_600_000_000
+# A sane upper bound for one RTT (the longest timeout): anything above is a corrupted report.
+_MAX_RTT_US = MAX_RTT_US
 
 _report_decoder = msgspec.json.Decoder(MeasurementReport)
 _report_encoder = msgspec.json.Encoder()

@@ -25,11 +25,9 @@ import re
 import msgspec
 
 from cloudperf_core.errors import InvalidSpecError
+from cloudperf_core.limits import FPING_MAX_MS, field_bounds
 from cloudperf_core.models import DiscoverySpec, ProbeSpec
 
-MAX_COUNT = 10_000
-MAX_SIZE_BYTES = 65_488  # fping 5.1 MAX_PING_DATA
-MAX_RETRIES = 10
 MAX_HOSTNAME_LEN = 253
 DEFAULT_MAX_RANGE_SIZE = 4096
 
@@ -88,6 +86,13 @@ def _check_int(name: str, value: object, low: int, high: int | None = None) -> N
         raise InvalidSpecError(f"{name} must be in {low}{upper}, got {value}")
 
 
+def _check_fields(spec: ProbeSpec | DiscoverySpec, names: tuple[str, ...]) -> None:
+    """Each named integer field within the bounds its ``msgspec.Meta`` declares."""
+    for name in names:
+        low, high = field_bounds(type(spec), name)
+        _check_int(name, getattr(spec, name), 0 if low is None else low, high)
+
+
 def _check_source(source: str | None, ip_version: int | None) -> IPAddress | None:
     if source is None:
         return None
@@ -107,12 +112,9 @@ def validate_probe_spec(spec: ProbeSpec) -> ProbeSpec:
     Raises :class:`InvalidSpecError` on the first problem, naming the field and value.
     A target literal of the wrong family (for ``ip_version`` or ``source_address``) is refused.
     """
-    _check_int("count", spec.count, 1, MAX_COUNT)
-    _check_int("period_ms", spec.period_ms, 1)
-    _check_int("timeout_ms", spec.timeout_ms, 1)
-    _check_int("interval_ms", spec.interval_ms, 1)
-    _check_int("size_bytes", spec.size_bytes, 0, MAX_SIZE_BYTES)
-    _check_int("retries", spec.retries, 0, MAX_RETRIES)
+    _check_fields(
+        spec, ("count", "period_ms", "timeout_ms", "interval_ms", "size_bytes", "retries")
+    )
     if spec.ip_version not in (None, 4, 6):
         raise InvalidSpecError(f"ip_version must be 4, 6 or None, got {spec.ip_version!r}")
     source = _check_source(spec.source_address, spec.ip_version)
@@ -155,8 +157,8 @@ def build_probe_argv(
     overrides the spec's (the runner widens it when batches run concurrently).
     """
     spec = validate_probe_spec(spec)
-    if interval_ms is not None:
-        _check_int("interval_ms", interval_ms, 1)
+    if interval_ms is not None:  # widened by the runner: bounded by what fping reads exactly
+        _check_int("interval_ms", interval_ms, 1, FPING_MAX_MS)
     argv = [
         fping_path,
         "-C",
@@ -211,10 +213,7 @@ def validate_discovery_spec(
 
     fping 5.1 has no size limit on ``-g net/len``, so the cap is enforced here, before argv.
     """
-    _check_int("max_hosts", spec.max_hosts, 1)
-    _check_int("timeout_ms", spec.timeout_ms, 1)
-    _check_int("retries", spec.retries, 0, MAX_RETRIES)
-    _check_int("interval_ms", spec.interval_ms, 1)
+    _check_fields(spec, ("max_hosts", "timeout_ms", "retries", "interval_ms"))
     start, _, _ = _range_bounds(spec)
     size = discovery_range_size(spec)
     if size > max_range_size:

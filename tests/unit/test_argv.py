@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from cloudperf_core.errors import InvalidSpecError
@@ -142,8 +143,12 @@ def test_non_string_target_is_refused() -> None:
         ("count", 10_001),
         ("count", True),
         ("period_ms", 0),
+        ("period_ms", 3_600_001),
         ("timeout_ms", 0),
+        ("timeout_ms", 9_223_372_036_854),  # overflowed inside fping: silent 100 % loss
+        ("timeout_ms", 10**30),
         ("interval_ms", 0),
+        ("interval_ms", 60_001),
         ("size_bytes", -1),
         ("size_bytes", 65_489),
         ("retries", -1),
@@ -164,9 +169,41 @@ def test_empty_target_list_is_refused() -> None:
         validate_probe_spec(ProbeSpec(targets=()))
 
 
-@pytest.mark.parametrize(("field", "value"), [("count", 10_000), ("size_bytes", 0)])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("count", 10_000),
+        ("size_bytes", 0),
+        ("period_ms", 3_600_000),
+        ("timeout_ms", 3_600_000),
+        ("interval_ms", 60_000),
+    ],
+)
 def test_boundary_values_are_accepted(field: str, value: int) -> None:
     validate_probe_spec(ProbeSpec(targets=("127.0.0.1",), **{field: value}))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kind", "body", "where"),
+    [
+        (ProbeSpec, {"targets": ["127.0.0.1"], "timeout_ms": 9_223_372_036_854}, "timeout_ms"),
+        (ProbeSpec, {"targets": ["127.0.0.1"], "count": 0}, "count"),
+        (DiscoverySpec, {"start": "10.0.0.0/30", "max_hosts": 10**9}, "max_hosts"),
+        (DiscoverySpec, {"start": "10.0.0.0/30", "retries": 11}, "retries"),
+    ],
+)
+def test_decoded_specs_carry_the_same_ranges(
+    kind: type, body: dict[str, object], where: str
+) -> None:
+    # Jobs and reports arrive as JSON: the model's bounds are the ones the argv builder uses.
+    with pytest.raises(msgspec.ValidationError, match=where):
+        msgspec.json.decode(msgspec.json.encode(body), type=kind)
+
+
+def test_widened_interval_stays_within_what_fping_reads_exactly() -> None:
+    spec = ProbeSpec(targets=("127.0.0.1",))
+    with pytest.raises(InvalidSpecError, match="interval_ms"):
+        build_probe_argv(spec, interval_ms=2**24 + 1)
 
 
 def test_target_family_must_match_ip_version() -> None:
