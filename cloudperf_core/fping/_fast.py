@@ -30,6 +30,8 @@ import numpy as np
 import numpy.typing as npt
 
 from cloudperf_core.fping import _grammar as g
+from cloudperf_core.fping import _summary
+from cloudperf_core.limits import MAX_RTT_US
 from cloudperf_core.models import TargetResult
 
 _U = np.uint64
@@ -161,11 +163,14 @@ def _classes(
     """(value object, class) per distinct token, in code order; class 0 value, 1 lost."""
     us, lost, ok = _swar_us(w, length)
     ok &= w != 0  # the empty word also stands for labels and tokens longer than 8 bytes
+    # An impossible RTT sends its line to the per-line parser, which warns about it.
+    ok &= lost | (us <= MAX_RTT_US)
     values = us.astype(object)
     for i in np.flatnonzero(~ok & (w != 0) & (length <= 8)).tolist():
         token = buf[ends[i] - length[i] : ends[i]].decode("latin-1")  # non-ASCII: bad line
-        values[i] = g.ms_to_us(token)  # exactly what the per-line parser computes
-        ok[i] = values[i] is not None
+        value = g.ms_to_us(token)  # exactly what the per-line parser computes
+        values[i] = value
+        ok[i] = value is not None and 0 <= value <= MAX_RTT_US
     values[lost] = None
     cls = lost.astype(np.int64)
     cls[~ok] = _BAD
@@ -250,7 +255,10 @@ def parse_crow_text(text: str, min_lines: int) -> tuple[TextLines | list[str], l
         # Chunks of whole lines: the arrays stay small enough to be cache- and heap-friendly.
         hi = buf.find(b"\n", lo + CHUNK_BYTES - 1, last)
         hi = last if hi < 0 else hi
-        nl_pos, ok, chunk_labels, chunk_results = _chunk(buf, raw, lo, hi, ascii_text)
+        if buf.find(_summary.MARKER, lo, hi) >= 0:  # -c summaries, not -C rows
+            nl_pos, ok, chunk_labels, chunk_results = _summary.summary_chunk(buf, raw, lo, hi)
+        else:
+            nl_pos, ok, chunk_labels, chunk_results = _chunk(buf, raw, lo, hi, ascii_text)
         nl_parts.append(nl_pos)
         ok_parts.append(ok + n_lines)
         labels += chunk_labels

@@ -8,19 +8,23 @@ import msgspec
 
 from cloudperf_core.fping._grammar import ms_to_us
 from cloudperf_core.fping._state import Accumulator
+from cloudperf_core.limits import MAX_RTT_US
 
 
 class MalformedJson(Exception):
     """A JSON line that is not valid JSON or has the wrong field types (internal)."""
 
 
-def _us(value: Any) -> int:
+def _us(value: Any, notes: list[str]) -> int | None:
+    """An RTT in µs; ``None`` (lost, noted) when the number cannot be a true RTT."""
     # sprint_tm output is valid JSON; re-render through repr so the text rules apply.
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise MalformedJson
-    us = ms_to_us(repr(value)) if isinstance(value, float) else ms_to_us(str(value))
-    if us is None:
-        raise MalformedJson
+    text = repr(value) if isinstance(value, float) else str(value)
+    us = ms_to_us(text)
+    if us is None or us < 0 or us > MAX_RTT_US:
+        notes.append(text)
+        return None
     return us
 
 
@@ -37,8 +41,11 @@ def _host(body: dict[str, Any]) -> str:
     return host
 
 
-def handle_json(acc: Accumulator, line: str) -> None:
-    """Apply one JSON line; raises ``MalformedJson`` if it cannot be understood."""
+def handle_json(acc: Accumulator, line: str, notes: list[str]) -> None:
+    """Apply one JSON line; raises ``MalformedJson`` if it cannot be understood.
+
+    Impossible RTTs count as lost and are appended to ``notes``.
+    """
     try:
         obj = msgspec.json.decode(line)
     except msgspec.DecodeError as exc:
@@ -49,7 +56,7 @@ def handle_json(acc: Accumulator, line: str) -> None:
     if not isinstance(body, dict):
         raise MalformedJson
     if kind == "resp":
-        acc.probe(_host(body), _int(body.get("seq")), _us(body.get("rtt")))
+        acc.probe(_host(body), _int(body.get("seq")), _us(body.get("rtt"), notes))
     elif kind == "timeout":
         acc.probe(_host(body), _int(body.get("seq")), None)
     elif kind in ("summary", "intSum"):
@@ -57,7 +64,10 @@ def handle_json(acc: Accumulator, line: str) -> None:
         xmt, rcv = _int(body.get("xmt")), _int(body.get("rcv"))
         rtt = None
         if "rttMin" in body:
-            rtt = (_us(body["rttMin"]), _us(body.get("rttAvg")), _us(body.get("rttMax")))
+            low = _us(body["rttMin"], notes)
+            avg, high = _us(body.get("rttAvg"), notes), _us(body.get("rttMax"), notes)
+            if low is not None and avg is not None and high is not None:
+                rtt = (low, avg, high)
         if kind == "intSum":
             acc.first(host)  # interval deltas: order only, the final summary wins
             return
@@ -68,7 +78,7 @@ def handle_json(acc: Accumulator, line: str) -> None:
         host, values = _host(body), body.get("values")
         if not isinstance(values, list):
             raise MalformedJson
-        rtts = [None if v is None else _us(v) for v in values]
+        rtts = [None if v is None else _us(v, notes) for v in values]
         tr = acc.row(host)
         if tr is not None:
             acc.set_crow(tr, rtts)

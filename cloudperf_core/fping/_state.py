@@ -4,11 +4,22 @@ The accumulator keeps targets in the order of their first *anchor* line (summary
 verdict, name error); targets only ever mentioned by per-probe, ICMP or duplicate lines follow
 in first-seen order. Labels are not unique (§2.1): the k-th row for a label in one block is the
 k-th target with that label.
+
+Streaming (``take_done``): between blocks of input, the complete targets at the front of the
+output order are handed out and forgotten, so memory does not grow with the input. Complete
+means fping printed its final line (a ``-C`` row, a final summary, a verdict, or an error); the
+targets of one label leave together. A later line that is not a row and names a target already
+handed out raises :class:`LateLine` (it would have been merged into that target); a later row
+with that label is a new target, as a repeated label is anyway.
 """
 
 from __future__ import annotations
 
 from cloudperf_core.models import TargetResult
+
+
+class LateLine(Exception):
+    """A line about a target that streaming already handed out (internal)."""
 
 
 class Accumulator:
@@ -31,6 +42,8 @@ class Accumulator:
         # Blocks added by bulk_crows whose labels are not yet in slot0/row_counts: most runs
         # end with their -C rows, and then nothing ever looks them up (see _materialize).
         self.bulk: list[tuple[list[str], list[TargetResult]]] = []
+        # Labels whose targets take_done() handed out (streaming only).
+        self.done_labels: set[str] = set()
 
     # --- slots ---------------------------------------------------------------------------
 
@@ -46,6 +59,8 @@ class Accumulator:
             self._materialize()
         tr = self.slot0.get(label)
         if tr is None:
+            if label in self.done_labels:
+                raise LateLine(label)
             tr = TargetResult(target=label)
             self.slot0[label] = tr
             self.pending[label] = tr
@@ -103,6 +118,8 @@ class Accumulator:
             self._close_block()
             self.interval = False
         k = self.row_counts.get(label, 0)
+        if k == 0 and label not in self.slot0:
+            self.done_labels.discard(label)  # a row again: a new target with this label
         self.row_counts[label] = k + 1
         return self.slot(label, k)
 
@@ -125,8 +142,19 @@ class Accumulator:
         tr.sent = len(values)
         tr.received = len(values) - values.count(None)
 
+    @staticmethod
+    def apply_row(tr: TargetResult, row: TargetResult) -> None:
+        """``set_crow``/``set_summary`` from a row the fast path already turned into a result."""
+        tr.sent, tr.received = row.sent, row.received
+        tr.duplicates += row.duplicates
+        if row.rtts_us is not None:
+            tr.rtts_us = row.rtts_us
+        if row.min_us is not None:
+            tr.min_us, tr.avg_us, tr.max_us = row.min_us, row.avg_us, row.max_us
+
     def bulk_crows(self, labels: list[str], results: list[TargetResult]) -> bool:
-        """Add many ``-C`` rows at once; ``False`` if the simple case does not apply.
+        """Add many rows (``-C`` rows or summaries, as results) at once; ``False`` if the
+        simple case does not apply.
 
         Simple: no interval block, labels unique, and every label either new or known only
         from per-probe/ICMP/duplicate lines (its pending target takes the row's values).
@@ -145,8 +173,8 @@ class Accumulator:
             results = list(results)
             for lab in clash:
                 i = where[lab]
-                old, new = self.pending.pop(lab), results[i]
-                old.sent, old.received, old.rtts_us = new.sent, new.received, new.rtts_us
+                old = self.pending.pop(lab)
+                self.apply_row(old, results[i])
                 results[i] = old
         self.bulk.append((labels, results))
         self.order.extend(results)
@@ -168,16 +196,55 @@ class Accumulator:
     def finish(self) -> list[TargetResult]:
         if self.probes and self.bulk:
             self._materialize()
-        for label, records in self.probes.items():
-            slots = [self.slot0[label], *self.more_slots.get(label, ())]
-            if len(records) > len(slots):
-                # A repeated [IDX]: keep the first reply, count the others as duplicates.
-                dups = sum(len(rec) for rec in records[len(slots) :])
-                slots[-1].duplicates += dups
-                self._undo_loop_dups(slots[-1], records[len(slots) - 1], dups)
-            for tr, rec in zip(slots, records, strict=False):
-                self._apply_probes(tr, rec)
+        for label in list(self.probes):
+            self._apply_label_probes(label)
         return [*self.order, *self.pending.values()]
+
+    def take_done(self) -> list[TargetResult]:
+        """Hand out (and forget) the complete targets at the front of the output order."""
+        order = self.order
+        n = 0
+        while n < len(order) and _complete(order[n]):
+            n += 1
+        if n == 0:
+            return []
+        # Never split a label's targets between what leaves and what stays.
+        staying = {tr.target for tr in order[n:]}
+        staying.update(self.pending)
+        if staying:
+            for i in range(n):
+                if order[i].target in staying:
+                    n = i
+                    break
+        done = order[:n]
+        del order[:n]
+        if self.bulk:
+            if order:
+                self._materialize()
+            else:  # every target left: their labels go to done_labels below
+                self.bulk.clear()
+        labels = {tr.target for tr in done}
+        for label in labels & self.probes.keys():
+            self._apply_label_probes(label)
+        for label in labels:
+            self.slot0.pop(label, None)
+            self.more_slots.pop(label, None)
+            self.row_counts.pop(label, None)
+            self.other_counts.pop(("verdict", label), None)
+            self.other_counts.pop(("name", label), None)
+        self.done_labels |= labels
+        return done
+
+    def _apply_label_probes(self, label: str) -> None:
+        records = self.probes.pop(label)
+        slots = [self.slot0[label], *self.more_slots.get(label, ())]
+        if len(records) > len(slots):
+            # A repeated [IDX]: keep the first reply, count the others as duplicates.
+            dups = sum(len(rec) for rec in records[len(slots) :])
+            slots[-1].duplicates += dups
+            self._undo_loop_dups(slots[-1], records[len(slots) - 1], dups)
+        for tr, rec in zip(slots, records, strict=False):
+            self._apply_probes(tr, rec)
 
     def _apply_probes(self, tr: TargetResult, rec: dict[int, int | None]) -> None:
         if tr.rtts_us is not None:
@@ -198,3 +265,8 @@ class Accumulator:
         if tr.sent == max(rec) + 1 + dups and tr.received >= dups:
             tr.sent -= dups
             tr.received -= dups
+
+
+def _complete(tr: TargetResult) -> bool:
+    """fping printed the target's final line (interval rows leave ``sent`` unset)."""
+    return tr.sent is not None or tr.alive is not None or bool(tr.errors)

@@ -18,13 +18,16 @@ from typing import Literal, Protocol
 from cloudperf_core.errors import FpingParseError, FpingParseWarning
 from cloudperf_core.fping import _grammar as g
 from cloudperf_core.fping._json import MalformedJson, handle_json
-from cloudperf_core.fping._state import Accumulator
+from cloudperf_core.fping._state import Accumulator, LateLine
 from cloudperf_core.gcpause import paused_gc
+from cloudperf_core.limits import MAX_RTT_US
 from cloudperf_core.models import FpingOutput, ParseWarning, TargetResult
 
 UNRECOGNISED = "unrecognised line"
 MALFORMED = "malformed value"
 DIAGNOSTIC = "fping diagnostic"
+IMPOSSIBLE = "impossible RTT (negative, above the longest timeout, or not finite) counted as lost"
+LATE = "about a target already printed (streaming merges lines about a target within a block)"
 
 #: Inputs with at least this many lines try the vectorised ``-C`` fast path (tests lower it).
 FAST_MIN_LINES = 64
@@ -54,50 +57,120 @@ def parse_fping_output(
 
     ``listing`` says what bare ``LABEL`` lines mean (``-a`` -> ``"alive"``, ``-u`` ->
     ``"unreachable"``); without it their ``alive`` stays ``None`` (``-a -e`` lines with an RTT
-    are alive regardless).
+    are alive regardless). An impossible RTT (negative, above ``limits.MAX_RTT_US``, or not
+    finite) counts as a lost probe, with a warning naming the line; in strict mode it raises.
 
     >>> out = parse_fping_output("10.0.0.1 : 0.31 - 0.29\\n")
     >>> out.targets[0].rtts_us, out.targets[0].received
     ([310, None, 290], 2)
     """
-    # Parsing creates many objects and never a reference cycle; the cyclic GC would walk
-    # them again and again while they are made (quadratic-looking slowdowns past 50k targets).
-    with paused_gc():
-        return _parse_output(output, strict, listing)
-
-
-def _parse_output(output: str | bytes, strict: bool, listing: Listing | None) -> FpingOutput:
+    parse = FpingStreamParser(strict=strict, listing=listing)
     text = output.decode("utf-8", "replace") if isinstance(output, bytes) else output
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    acc = Accumulator()
-    result = FpingOutput(targets=[])
-    fast = None
-    if len(text) >= FAST_MIN_LINES:  # a cheap bound: a line has a character or a newline
-        from cloudperf_core.fping import _fast  # numpy only when it pays off
-
-        fast = _fast.parse_crow_text(text, FAST_MIN_LINES)
-    if fast is None:
-        split = text.split("\n")
-        if split[-1] == "":
-            split.pop()
-        _parse_range(acc, split, 0, len(split), strict, listing, result)
-    else:
-        lines, runs = fast
-        pos = 0
-        for start, end, labels, results in runs:
-            _parse_range(acc, lines, pos, start, strict, listing, result)
-            if acc.in_usage:
-                _parse_range(acc, lines, start, end, strict, listing, result)
-            elif not acc.bulk_crows(labels, results):
-                for label, tr in zip(labels, results, strict=True):
-                    slot = acc.row(label)
-                    if slot is not None:
-                        acc.set_crow(slot, tr.rtts_us or [])
-            pos = end
-        _parse_range(acc, lines, pos, len(lines), strict, listing, result)
-    result.targets = acc.finish()
+    parse.feed(text, final=True)
+    result = FpingOutput(targets=parse.close(), warnings=parse.warnings, fatal=parse.fatal)
     return result
+
+
+class FpingStreamParser:
+    """Parse fping output given in blocks of whole lines, handing out targets as they complete.
+
+    ``feed(block)`` returns the targets completed so far (fping's order); ``close()`` the rest.
+    ``warnings`` and ``fatal`` collect as in :func:`parse_fping_output` (line numbers count from
+    the first block); a caller may empty them between blocks. One block gives exactly what
+    :func:`parse_fping_output` gives; with several, lines about one target are merged when they
+    are in the same block or come before its final line, which is how fping prints them (a line
+    naming a target after it was handed out becomes a warning, see ``_state``).
+
+    >>> p = FpingStreamParser()
+    >>> [r.target for r in p.feed("a : 0.1\\nb : 0.2\\n")], [r.target for r in p.close()]
+    (['a', 'b'], [])
+    """
+
+    def __init__(self, *, strict: bool = False, listing: Listing | None = None) -> None:
+        self._strict = strict
+        self._listing = listing
+        self._acc = Accumulator()
+        self._lines_before = 0
+        self._closed = False
+        self.warnings: list[ParseWarning] = []
+        self.fatal: list[str] = []
+
+    def feed(self, text: str, *, final: bool = False) -> list[TargetResult]:
+        """Parse ``text`` (whole lines; only the last block may lack its final newline)."""
+        # Parsing creates many objects and never a reference cycle; the cyclic GC would walk
+        # them again and again while they are made (quadratic-looking slowdowns past 50k
+        # targets). Paused per block, never across a yield to the caller.
+        with paused_gc():
+            self._parse_block(text)
+            return [] if final else self._acc.take_done()
+
+    def close(self) -> list[TargetResult]:
+        """The remaining targets (also those only ever named by per-probe or error lines)."""
+        if self._closed:
+            return []
+        self._closed = True
+        with paused_gc():
+            return self._acc.finish()
+
+    def _parse_block(self, text: str) -> None:
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        acc, base = self._acc, self._lines_before
+        lines: Lines
+        fast = None
+        if len(text) >= FAST_MIN_LINES:  # a cheap bound: a line has a character or a newline
+            from cloudperf_core.fping import _fast  # numpy only when it pays off
+
+            fast = _fast.parse_crow_text(text, FAST_MIN_LINES)
+        if fast is None:
+            split = text.split("\n")
+            if split[-1] == "":
+                split.pop()
+            lines = split
+            self._parse_range(lines, 0, len(lines), base)
+        else:
+            lines, runs = fast
+            pos = 0
+            for start, end, labels, results in runs:
+                self._parse_range(lines, pos, start, base)
+                if acc.in_usage:
+                    self._parse_range(lines, start, end, base)
+                elif not acc.bulk_crows(labels, results):
+                    for i, (label, row) in enumerate(zip(labels, results, strict=True)):
+                        try:
+                            slot = acc.row(label)
+                        except LateLine:
+                            self._warn(base + start + i + 1, lines[start + i], LATE)
+                            continue
+                        if slot is not None:
+                            acc.apply_row(slot, row)
+                pos = end
+            self._parse_range(lines, pos, len(lines), base)
+        self._lines_before = base + len(lines)
+
+    def _warn(self, line_no: int, line: str, reason: str) -> None:
+        if self._strict:
+            raise FpingParseError(line_no, line, reason) from None
+        self.warnings.append(ParseWarning(line_no, line, reason))
+
+    def _parse_range(self, lines: Lines, start: int, end: int, base: int) -> None:
+        acc, listing, warnings = self._acc, self._listing, self.warnings
+        notes: list[str] = []  # impossible RTTs of the current line
+        for i in range(start, end):
+            line = lines[i]
+            try:
+                _parse_line(acc, line, base + i + 1, listing, self, notes)
+            except _Bad as bad:
+                self._warn(base + i + 1, line, bad.reason)
+            except MalformedJson:
+                self._warn(base + i + 1, line, MALFORMED)
+            except LateLine:
+                self._warn(base + i + 1, line, LATE)
+            if notes:
+                notes.clear()
+                if self._strict:
+                    raise FpingParseError(base + i + 1, line, IMPOSSIBLE)
+                warnings.append(ParseWarning(base + i + 1, line, IMPOSSIBLE))
 
 
 def parse_fping(
@@ -119,38 +192,22 @@ def parse_fping(
     return parsed.targets
 
 
-def _parse_range(
-    acc: Accumulator,
-    lines: Lines,
-    start: int,
-    end: int,
-    strict: bool,
-    listing: Listing | None,
-    result: FpingOutput,
-) -> None:
-    for i in range(start, end):
-        line = lines[i]
-        try:
-            _parse_line(acc, line, i + 1, listing, result)
-        except _Bad as bad:
-            if strict:
-                raise FpingParseError(i + 1, line, bad.reason) from None
-            result.warnings.append(ParseWarning(i + 1, line, bad.reason))
-        except MalformedJson:
-            if strict:
-                raise FpingParseError(i + 1, line, MALFORMED) from None
-            result.warnings.append(ParseWarning(i + 1, line, MALFORMED))
-
-
-def _us(token: str) -> int:
+def _rtt(token: str, notes: list[str]) -> int | None:
+    """A reply's RTT in µs, or ``None`` (lost) with a note when it cannot be true."""
     us = g.ms_to_us(token)
-    if us is None:
-        raise _Bad(MALFORMED)
+    if us is None or us < 0 or us > MAX_RTT_US:
+        notes.append(token)
+        return None
     return us
 
 
 def _parse_line(
-    acc: Accumulator, line: str, line_no: int, listing: Listing | None, out: FpingOutput
+    acc: Accumulator,
+    line: str,
+    line_no: int,
+    listing: Listing | None,
+    out: FpingStreamParser,
+    notes: list[str],
 ) -> None:
     if acc.in_usage:  # everything after fping's usage text is more usage text
         out.fatal.append(line)
@@ -162,22 +219,22 @@ def _parse_line(
     if not line.strip():
         return
     if line[0] == "{":
-        handle_json(acc, line)
+        handle_json(acc, line, notes)
         return
     m = g.TS_PREFIX.match(line) if line[0] == "[" else None
     body = line[m.end() :] if m is not None else line
     split = g.split_label(body)
-    if split is not None and _labelled(acc, split[0], split[1], stamped=m is not None):
+    if split is not None and _labelled(acc, split[0], split[1], notes, stamped=m is not None):
         return
     if m is not None:
         raise _Bad(UNRECOGNISED)  # -D prefixes only appear on reply and timeout lines
-    _unlabelled(acc, line, line_no, listing, out)
+    _unlabelled(acc, line, line_no, listing, out, notes)
 
 
-def _labelled(acc: Accumulator, label: str, rest: str, *, stamped: bool) -> bool:
+def _labelled(acc: Accumulator, label: str, rest: str, notes: list[str], *, stamped: bool) -> bool:
     if not stamped:
         if g.CROW.match(rest):
-            values = [None if tok == "-" else _us(tok) for tok in rest.split()]
+            values = [None if tok == "-" else _rtt(tok, notes) for tok in rest.split()]
             tr = acc.row(label)
             if tr is not None:
                 acc.set_crow(tr, values)
@@ -185,7 +242,11 @@ def _labelled(acc: Accumulator, label: str, rest: str, *, stamped: bool) -> bool
         m = g.SUMMARY.match(rest)
         if m is not None:
             xmt, rcv = int(m[2]), int(m[3])
-            rtt = (_us(m[4]), _us(m[5]), _us(m[6])) if m[4] is not None else None
+            rtt = None
+            if m[4] is not None:
+                low, avg, high = _rtt(m[4], notes), _rtt(m[5], notes), _rtt(m[6], notes)
+                if low is not None and avg is not None and high is not None:
+                    rtt = (low, avg, high)  # else no RTT figures: only the counts are true
             tr = acc.row(label)
             if tr is not None:
                 acc.set_summary(tr, xmt, rcv, rtt)
@@ -196,7 +257,7 @@ def _labelled(acc: Accumulator, label: str, rest: str, *, stamped: bool) -> bool
             return True
     m = g.REPLY.match(rest)
     if m is not None:
-        acc.probe(label, int(m[1]), _us(m[3]))
+        acc.probe(label, int(m[1]), _rtt(m[3], notes))
         return True
     m = g.TIMEOUT.match(rest)
     if m is not None:
@@ -206,7 +267,12 @@ def _labelled(acc: Accumulator, label: str, rest: str, *, stamped: bool) -> bool
 
 
 def _unlabelled(
-    acc: Accumulator, line: str, line_no: int, listing: Listing | None, out: FpingOutput
+    acc: Accumulator,
+    line: str,
+    line_no: int,
+    listing: Listing | None,
+    out: FpingStreamParser,
+    notes: list[str],
 ) -> None:
     if line[0] == "[" and g.INTERVAL_HEADER.match(line):
         acc.header()
@@ -245,7 +311,7 @@ def _unlabelled(
     if m is not None:
         tr = acc.anchor("verdict", m["label"])
         if m["rtt"] is not None:
-            _us(m["rtt"])  # validate: -a -e prints the RTT of an alive target
+            _rtt(m["rtt"], notes)  # validate: -a -e prints the RTT of an alive target
             tr.alive = True
         elif listing is not None:
             tr.alive = listing == "alive"

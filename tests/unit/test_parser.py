@@ -30,8 +30,8 @@ def test_c_row_with_losses_counts_from_values_not_percent() -> None:
 
 
 def test_c_row_all_value_formats_exact_microseconds() -> None:
-    t = one("h : 0.027 1.47 35.6 151 1202 1.000e+06 -0.012 0.84 351.12 0.000 10.00\n")
-    assert t.rtts_us == [27, 1470, 35600, 151000, 1202000, 10**9, -12, 840, 351120, 0, 10000]
+    t = one("h : 0.027 1.47 35.6 151 1202 1.000e+06 0.84 351.12 0.000 10.00\n")
+    assert t.rtts_us == [27, 1470, 35600, 151000, 1202000, 10**9, 840, 351120, 0, 10000]
 
 
 def test_c_row_cut_short_and_empty() -> None:
@@ -294,3 +294,46 @@ def test_bytes_crlf_and_non_utf8_input() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert parse_fping(b"\xff\xfe : 1\n") == parse_fping(b"\xff\xfe : 1\n")
+
+
+# --- impossible RTTs: the probe is lost, the line is named, the rest of the batch stays ------
+
+
+@pytest.mark.parametrize(
+    ("line", "rtts_us"),
+    [
+        ("127.0.0.1 : 0.050 -0.012", [50, None]),
+        ("127.0.0.1 : 0.050 99999999", [50, None]),  # beyond the longest timeout
+        ("127.0.0.1 : -0.0 3600001 0.07", [0, None, 70]),
+        ("127.0.0.1 : 1e400 0.050", [None, 50]),  # not finite
+    ],
+)
+def test_impossible_rtts_in_c_rows_count_as_lost_with_a_warning(
+    line: str, rtts_us: list[int | None]
+) -> None:
+    text = f"{line}\n10.0.0.2 : 0.10 0.20\n"
+    out = parse_fping_output(text)
+    first, second = out.targets
+    assert (first.target, first.rtts_us) == ("127.0.0.1", rtts_us)
+    assert (first.sent, first.received) == (len(rtts_us), sum(v is not None for v in rtts_us))
+    assert second.rtts_us == [100, 200], "the rest of the batch is kept"
+    assert [(w.line_no, w.line, w.reason) for w in out.warnings] == [(1, line, parser.IMPOSSIBLE)]
+    with pytest.raises(FpingParseError, match="line 1: impossible RTT"):
+        parse_fping_output(text, strict=True)
+
+
+def test_impossible_rtts_in_other_line_kinds() -> None:
+    text = (
+        "a : [0], 64 bytes, -0.5 ms (0.10 avg, 0% loss)\n"
+        "a : [1], 64 bytes, 0.25 ms (0.10 avg, 0% loss)\n"
+        "b : xmt/rcv/%loss = 3/3/0%, min/avg/max = -1.0/0.5/0.9\n"
+        '{"resp": {"host": "c", "seq": 0, "rtt": -3.5}}\n'
+        '{"resp": {"host": "c", "seq": 1, "rtt": 0.5}}\n'
+    )
+    out = parse_fping_output(text)
+    a, b, c = sorted(out.targets, key=lambda t: t.target)
+    assert a.rtts_us == [None, 250] and (a.sent, a.received) == (2, 1)
+    assert (b.sent, b.received, b.min_us, b.avg_us, b.max_us) == (3, 3, None, None, None)
+    assert c.rtts_us == [None, 500]
+    assert [w.line_no for w in out.warnings] == [1, 3, 4]
+    assert {w.reason for w in out.warnings} == {parser.IMPOSSIBLE}
