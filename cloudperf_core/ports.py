@@ -142,8 +142,11 @@ class Clock(Protocol):
 class ProcessExecutor(Protocol):
     """Runs one program from an argv list (never a shell string) under a deadline."""
 
-    async def run(self, argv: Sequence[str], *, deadline_s: float) -> ProcessResult:
-        """Run to completion; on deadline, kill it and raise RunnerTimeoutError."""
+    async def run(
+        self, argv: Sequence[str], *, deadline_s: float, max_output_bytes: int
+    ) -> ProcessResult:
+        """Run to completion; on deadline, kill it and raise RunnerTimeoutError; once stdout
+        and stderr together pass ``max_output_bytes``, kill it and raise FpingError."""
         ...
 
 

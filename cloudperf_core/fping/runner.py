@@ -12,6 +12,12 @@ most one packet per ``k * interval_ms``, so the total packet rate never exceeds
 Deadline of a batch (seconds): ``(count * max(period_ms, batch_size * batch_interval_ms)
 + timeout_ms) / 1000 + deadline_slack_s``; the second term of ``max`` covers batches whose
 packet spacing, not the period, sets the pace. The clock starts when the batch starts.
+
+Output cap of a batch (bytes, stdout and stderr together): what the job can legitimately print
+with room to spare — ``64 KiB + sum over targets of (len + 256) + count * (8 + 2 * (len +
+128))``: a row of values, and for every probe an ICMP error line and a duplicate reply line
+naming the target. Past it fping (or a wrapper) is killed and the batch fails with
+:class:`FpingError`, instead of memory growing without bound.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from cloudperf_core.errors import (
     CloudperfError,
     FpingError,
     FpingNotFoundError,
+    InvalidSpecError,
     ProbePermissionError,
 )
 from cloudperf_core.fping.argv import (
@@ -57,6 +64,21 @@ PERMISSION_MESSAGE = (
     "or grant it: setcap cap_net_raw+ep $(command -v fping)"
 )
 _LOOPBACK_DEADLINE_S = 5.0
+_BASE_OUTPUT_BYTES = 64 * 1024
+_LINE_BYTES = 128  # an ICMP error or duplicate line, beyond the target's name
+
+
+def probe_output_cap(targets: Sequence[str], count: int) -> int:
+    """Most bytes an ``fping -C count -q`` batch over ``targets`` can legitimately print."""
+    names = sum(len(t) for t in targets)
+    rows = names + 256 * len(targets)
+    per_probe = 8 * len(targets) + 2 * (names + _LINE_BYTES * len(targets))
+    return _BASE_OUTPUT_BYTES + rows + count * per_probe
+
+
+def discovery_output_cap(hosts: int, retries: int) -> int:
+    """Most bytes an ``fping -a`` sweep of ``hosts`` addresses can legitimately print."""
+    return _BASE_OUTPUT_BYTES + hosts * (64 + (retries + 1) * 2 * (64 + _LINE_BYTES))
 
 
 def resolve_fping_path(override: str | None = None) -> str:
@@ -102,7 +124,7 @@ class FpingRunner:
         max_range_size: int = DEFAULT_MAX_RANGE_SIZE,
     ) -> None:
         if max_concurrency < 1 or max_targets_per_batch < 1:
-            raise ValueError("max_concurrency and max_targets_per_batch must be >= 1")
+            raise InvalidSpecError("max_concurrency and max_targets_per_batch must be >= 1")
         if executor is None:
             from cloudperf_core.fping.process import AnyioProcessExecutor
 
@@ -151,6 +173,7 @@ class FpingRunner:
                     result = await self._executor.run(
                         self._batch_argv(spec, batch, interval_ms),
                         deadline_s=self._deadline_s(spec, len(batch), interval_ms),
+                        max_output_bytes=probe_output_cap(batch, spec.count),
                     )
                 results, batch_warnings = _interpret(result, batch)
             except CloudperfError as exc:
@@ -184,7 +207,9 @@ class FpingRunner:
         deadline_s = (
             hosts * spec.interval_ms * (spec.retries + 1) + spec.timeout_ms * backoff
         ) / 1000 + self._deadline_slack_s
-        result = await self._executor.run(argv, deadline_s=deadline_s)
+        result = await self._executor.run(
+            argv, deadline_s=deadline_s, max_output_bytes=discovery_output_cap(hosts, spec.retries)
+        )
         fatal = _fatal_lines(result)
         if result.exit_code not in (0, 1) or (result.exit_code == 1 and fatal):
             raise FpingError(_error_message(result, fatal), result.exit_code)
@@ -217,7 +242,9 @@ class FpingRunner:
     async def _loopback_answers(self, spec: ProbeSpec) -> bool:
         loopback, flag = ("::1", "-6") if spec.ip_version == 6 else ("127.0.0.1", "-4")
         argv = [self._fping_path, "-c", "1", "-t", "500", "-q", flag, "--", loopback]
-        result = await self._executor.run(argv, deadline_s=_LOOPBACK_DEADLINE_S)
+        result = await self._executor.run(
+            argv, deadline_s=_LOOPBACK_DEADLINE_S, max_output_bytes=_BASE_OUTPUT_BYTES
+        )
         logger.info("all targets lost; loopback check exited %d", result.exit_code)
         return result.exit_code == 0
 

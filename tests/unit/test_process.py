@@ -17,9 +17,14 @@ import anyio
 import pytest
 
 from cloudperf_core.bootstrap import Config
-from cloudperf_core.errors import FpingNotFoundError, ProbePermissionError, RunnerTimeoutError
+from cloudperf_core.errors import (
+    FpingError,
+    FpingNotFoundError,
+    ProbePermissionError,
+    RunnerTimeoutError,
+)
 from cloudperf_core.fping.process import AnyioProcessExecutor
-from cloudperf_core.fping.runner import FpingRunner, resolve_fping_path
+from cloudperf_core.fping.runner import FpingRunner, probe_output_cap, resolve_fping_path
 from cloudperf_core.models import DiscoverySpec, ProbeSpec, ProcessResult
 
 FPING = shutil.which("fping")
@@ -71,7 +76,9 @@ def _ipv6_loopback_works() -> bool:
 
 async def test_executor_collects_exit_code_stdout_and_stderr_with_c_locale() -> None:
     script = "import os,sys; print(os.environ['LC_ALL'], os.environ['TZ']); sys.exit(3)"
-    result = await AnyioProcessExecutor().run([sys.executable, "-c", script], deadline_s=30)
+    result = await AnyioProcessExecutor().run(
+        [sys.executable, "-c", script], deadline_s=30, max_output_bytes=1 << 20
+    )
     assert result.exit_code == 3
     assert result.stdout == b"C UTC\n"
 
@@ -80,7 +87,7 @@ async def test_deadline_kills_fping_and_leaves_no_process() -> None:
     assert FPING is not None
     argv = [FPING, "-C", "10000", "-q", "-p", "100", "-t", "100", "--", "127.0.0.1"]
     with pytest.raises(RunnerTimeoutError, match="killed"):
-        await AnyioProcessExecutor().run(argv, deadline_s=0.3)
+        await AnyioProcessExecutor().run(argv, deadline_s=0.3, max_output_bytes=1 << 20)
     assert _fping_children() == set()
 
 
@@ -89,7 +96,9 @@ async def test_cancellation_kills_and_reaps_fping() -> None:
     argv = [FPING, "-C", "10000", "-q", "-p", "100", "-t", "100", "--", "127.0.0.1"]
     seen: set[int] = set()
     async with anyio.create_task_group() as group:
-        group.start_soon(partial(AnyioProcessExecutor().run, argv, deadline_s=3600.0))
+        group.start_soon(
+            partial(AnyioProcessExecutor().run, argv, deadline_s=3600.0, max_output_bytes=1 << 20)
+        )
         with anyio.fail_after(10):
             while not seen:  # wait until fping is really running
                 await anyio.sleep(0.02)
@@ -103,12 +112,52 @@ async def test_sigterm_ignoring_child_is_killed_after_grace() -> None:
     script = "import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
     executor = AnyioProcessExecutor(kill_grace_s=0.2)
     with pytest.raises(RunnerTimeoutError):
-        await executor.run([sys.executable, "-c", script], deadline_s=0.5)
+        await executor.run([sys.executable, "-c", script], deadline_s=0.5, max_output_bytes=1 << 20)
+
+
+async def test_a_child_flooding_stderr_is_killed_at_the_output_cap() -> None:
+    # An fping (or wrapper) that floods stderr used to grow this process to gigabytes.
+    script = "import sys\nwhile True: sys.stderr.write('x' * 65536)"
+    with pytest.raises(FpingError, match="more than 1000000 bytes"):
+        await AnyioProcessExecutor().run(
+            [sys.executable, "-c", script], deadline_s=60, max_output_bytes=1_000_000
+        )
+
+
+async def test_runner_caps_a_flooding_fping_relative_to_the_job(tmp_path: Path) -> None:
+    flood = tmp_path / "fping"
+    flood.write_text("#!/bin/sh\nexec yes 'fping: flooding' >&2\n")
+    flood.chmod(0o755)
+    runner = FpingRunner(fping_path=str(flood))
+    spec = ProbeSpec(targets=("127.0.0.1",), count=5, period_ms=10)
+    with pytest.raises(FpingError, match="more than"):
+        await runner.measure(spec)
+    assert probe_output_cap(spec.targets, spec.count) < 1_000_000
+
+
+async def test_a_wrapper_and_the_fping_it_started_are_killed_together(tmp_path: Path) -> None:
+    assert FPING is not None
+    wrapper = tmp_path / "fping-wrapper"
+    pid_file = tmp_path / "fping.pid"
+    wrapper.write_text(
+        f"#!/bin/sh\n{FPING} -C 10000 -q -p 100 -t 100 -- 127.0.0.1 &\necho $! > {pid_file}\nwait\n"
+    )
+    wrapper.chmod(0o755)
+    with pytest.raises(RunnerTimeoutError):
+        await AnyioProcessExecutor().run([str(wrapper)], deadline_s=1, max_output_bytes=1 << 20)
+    pid = int(pid_file.read_text())
+    gone = False
+    with anyio.fail_after(5):
+        while not gone:  # the group got SIGTERM; fping exits at once
+            await anyio.sleep(0.02)
+            gone = not _alive(pid)
 
 
 async def test_missing_binary_is_fping_not_found_naming_the_package(tmp_path: Path) -> None:
     with pytest.raises(FpingNotFoundError, match="apt-get install fping"):
-        await AnyioProcessExecutor().run([str(tmp_path / "fping")], deadline_s=5)
+        await AnyioProcessExecutor().run(
+            [str(tmp_path / "fping")], deadline_s=5, max_output_bytes=1 << 20
+        )
 
 
 async def test_cloudperf_fping_pointing_to_missing_path(
@@ -165,8 +214,12 @@ class ShortDeadlineExecutor(AnyioProcessExecutor):
         super().__init__()
         self.deadline_s = deadline_s
 
-    async def run(self, argv: Sequence[str], *, deadline_s: float) -> ProcessResult:
-        return await super().run(argv, deadline_s=min(deadline_s, self.deadline_s))
+    async def run(
+        self, argv: Sequence[str], *, deadline_s: float, max_output_bytes: int
+    ) -> ProcessResult:
+        return await super().run(
+            argv, deadline_s=min(deadline_s, self.deadline_s), max_output_bytes=max_output_bytes
+        )
 
 
 async def test_runner_deadline_kills_fping_with_no_orphan() -> None:

@@ -52,7 +52,9 @@ class FakeExecutor:
         self.running = 0
         self.peak_running = 0
 
-    async def run(self, argv: Sequence[str], *, deadline_s: float) -> ProcessResult:
+    async def run(
+        self, argv: Sequence[str], *, deadline_s: float, max_output_bytes: int
+    ) -> ProcessResult:
         self.calls.append((list(argv), deadline_s))
         self.running += 1
         self.peak_running = max(self.peak_running, self.running)
@@ -284,3 +286,23 @@ def test_resolve_fping_path(monkeypatch: pytest.MonkeyPatch) -> None:
         resolve_fping_path(None)
     with pytest.raises(FpingNotFoundError):
         FpingRunner(FakeExecutor(answer_all()))
+
+
+def test_output_cap_leaves_room_for_everything_a_batch_can_print() -> None:
+    # Worst legitimate -C -q batch: long names, every probe an ICMP error and a duplicate.
+    from benchmarks._gen import GenTarget, render
+    from cloudperf_core.fping.runner import probe_output_cap
+
+    count = 50
+    labels = [f"host-{i:03d}-" + "x" * 200 + ".example" for i in range(256)]
+    model = [
+        GenTarget(
+            label,
+            [1_000_000] * (count // 2) + [None] * (count - count // 2),
+            duplicates=count,
+            icmp_errors=["ICMP Host Unreachable from fd00:ffff:ffff:ffff:ffff:ffff:ffff:1"] * count,
+        )
+        for label in labels
+    ]
+    printed = len(render(model, "C", quiet=True).encode())
+    assert printed < probe_output_cap(labels, count) < 4 * printed
