@@ -1,47 +1,61 @@
-"""The ``cloudperf`` command: argument parsing and output only; the work is in ``service``."""
+"""The ``cloudperf`` command: argument parsing, dispatch, and how errors and signals end it.
+
+Whatever the input, a user sees results or one line on stderr, never a traceback: our own
+errors are one line each (exit 1), usage errors one line (exit 2), SIGINT / SIGTERM stop fping
+and exit 130 / 143 with one line. Every number an option takes is checked against the same
+bounds the model declares (``cloudperf_core.limits``) before anything runs.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
+import os
 import re
-import socket
+import signal
 import sys
-import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TextIO
 
 import anyio
+from anyio.abc import TaskStatus
 
+from cloudperf_core import limits
+from cloudperf_core.cli.views import safe_text
 from cloudperf_core.errors import CloudperfError
-from cloudperf_core.models import DiscoverySpec, ProbeSpec, StatsQuery
+from cloudperf_core.models import DiscoverySpec, ProbeSpec
 
 if TYPE_CHECKING:
     from cloudperf_core.bootstrap import Config
 
-T = TypeVar("T")
 EXIT_USAGE = 2
+EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug, reported in one line
+# Interactive default: 10 probes in about 2 s. ProbeSpec's 1000 ms suits scheduled jobs that
+# probe the same targets all day; every other default is the model's own.
 DEFAULT_COUNT = 10
 DEFAULT_PERIOD_MS = 200
-DEFAULT_TIMEOUT_MS = 1000
-DEFAULT_INTERVAL_MS = 10
+_PROBE_DEFAULTS = ProbeSpec(targets=())
+_DISCOVERY_DEFAULTS = DiscoverySpec(start="")
+
+Handler = Callable[[argparse.Namespace, TextIO, TextIO], Awaitable[int]]
 
 
-def _config(args: argparse.Namespace) -> Config:
+def config_of(args: argparse.Namespace) -> Config:
     """Backend URLs and settings: this command's flags, then ``CLOUDPERF_*``, then defaults."""
     from cloudperf_core.bootstrap import Config
 
     return Config.from_env(store=getattr(args, "store", None))
 
 
-_DURATION_RE = re.compile(r"(\d+)([smhdw])")
+# --- option types --------------------------------------------------------------------------
+
+_DURATION_RE = re.compile(r"(\d{1,12})([smhdw])")
 _DURATION_UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_duration_s(text: str) -> int:
-    """``90s``, ``15m``, ``2h``, ``7d``, ``1h30m`` -> seconds."""
+    """``90s``, ``15m``, ``2h``, ``7d``, ``1h30m`` -> seconds (at most 100 years)."""
     text = text.strip().lower()
     pos, total = 0, 0
     for match in _DURATION_RE.finditer(text):
@@ -51,24 +65,38 @@ def parse_duration_s(text: str) -> int:
         pos = match.end()
     if pos != len(text) or not text:
         raise argparse.ArgumentTypeError(f"not a duration: {text!r} (use e.g. 30s, 15m, 2h, 7d)")
+    if total > limits.MAX_DURATION_S:
+        raise argparse.ArgumentTypeError(f"{text!r} is more than 100 years")
     return total
 
 
-def _positive_int(text: str) -> int:
-    try:
+def int_in(low: int, high: int | None) -> Callable[[str], int]:
+    """An argparse type: a whole number within ``low..high``."""
+
+    def convert(text: str) -> int:
+        digits = text.strip().lstrip("+-")
+        if not digits.isdigit() or not digits.isascii() or len(digits) > 30:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}")
         value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0: {value}")
-    return value
+        if value < low or (high is not None and value > high):
+            upper = "" if high is None else f"..{high}"
+            raise argparse.ArgumentTypeError(f"must be in {low}{upper}, got {value}")
+        return value
+
+    return convert
+
+
+def spec_int(struct: type[ProbeSpec] | type[DiscoverySpec], field: str) -> Callable[[str], int]:
+    """An argparse type bounded exactly like the model's ``field`` (one definition)."""
+    low, high = limits.field_bounds(struct, field)
+    return int_in(0 if low is None else low, high)
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (plus where to get help), not a usage dump."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {safe_text(message)} (see {self.prog} -h)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,29 +105,38 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", help="log what backends do (retries etc.)"
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    probe = _PROBE_DEFAULTS
 
     m = sub.add_parser("measure", help="measure targets now, store and print the result")
     m.add_argument("targets", nargs="+", metavar="TARGET", help="IP address or host name")
-    m.add_argument("--count", "-c", type=_positive_int, default=DEFAULT_COUNT)
+    m.add_argument(
+        "--count", "-c", type=spec_int(ProbeSpec, "count"), default=DEFAULT_COUNT, help="(10)"
+    )
     m.add_argument(
         "--period-ms",
-        type=_positive_int,
+        type=spec_int(ProbeSpec, "period_ms"),
         default=DEFAULT_PERIOD_MS,
-        help="gap between probes to one target (fping -p)",
+        help="gap between probes to one target (fping -p; 200 here, 1000 in jobs)",
     )
     m.add_argument(
         "--timeout-ms",
-        type=_positive_int,
-        default=DEFAULT_TIMEOUT_MS,
-        help="how long a reply may take, independent of the period (fping -t)",
+        type=spec_int(ProbeSpec, "timeout_ms"),
+        default=probe.timeout_ms,
+        help=f"how long a reply may take, independent of the period (fping -t; {probe.timeout_ms})",
     )
     m.add_argument(
         "--interval-ms",
-        type=_positive_int,
-        default=DEFAULT_INTERVAL_MS,
-        help="gap between any two packets sent (fping -i)",
+        type=spec_int(ProbeSpec, "interval_ms"),
+        default=probe.interval_ms,
+        help=f"gap between any two packets sent (fping -i; {probe.interval_ms})",
     )
-    m.add_argument("--size", type=int, default=56, dest="size_bytes", help="ICMP payload bytes")
+    m.add_argument(
+        "--size",
+        type=spec_int(ProbeSpec, "size_bytes"),
+        default=probe.size_bytes,
+        dest="size_bytes",
+        help=f"ICMP payload bytes ({probe.size_bytes})",
+    )
     fam = m.add_mutually_exclusive_group()
     fam.add_argument("-4", dest="ip_version", action="store_const", const=4)
     fam.add_argument("-6", dest="ip_version", action="store_const", const=6)
@@ -111,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="store URL (default: $CLOUDPERF_STORE or a SQLite file in the user data directory)",
     )
     m.add_argument("--no-store", action="store_true", help="do not store the result")
-    m.add_argument("--window-s", type=_positive_int, default=60, help="aggregation window")
+    m.add_argument("--window-s", type=int_in(1, limits.MAX_WINDOW_S), default=60)
     m.add_argument("--json", action="store_true", help="print a JSON array, one object a target")
     m.add_argument("--report-out", type=Path, help="also save the report (for `cloudperf ingest`)")
 
@@ -137,13 +174,16 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("ingest", help="store a saved report (from measure --report-out)")
     i.add_argument("file", type=Path)
     i.add_argument("--store", default=None)
-    i.add_argument("--window-s", type=_positive_int, default=60)
+    i.add_argument("--window-s", type=int_in(1, limits.MAX_WINDOW_S), default=60)
 
+    disc = _DISCOVERY_DEFAULTS
     d = sub.add_parser("discover", help="find answering addresses in a range you own")
     d.add_argument("range", help="START-END or CIDR, e.g. 10.0.0.1-10.0.0.20 or 10.0.0.0/28")
-    d.add_argument("--max-hosts", type=_positive_int, default=256)
-    d.add_argument("--timeout-ms", type=_positive_int, default=500)
-    d.add_argument("--retries", type=int, default=1)
+    d.add_argument("--max-hosts", type=spec_int(DiscoverySpec, "max_hosts"), default=disc.max_hosts)
+    d.add_argument(
+        "--timeout-ms", type=spec_int(DiscoverySpec, "timeout_ms"), default=disc.timeout_ms
+    )
+    d.add_argument("--retries", type=spec_int(DiscoverySpec, "retries"), default=disc.retries)
     d.add_argument("--json", action="store_true")
 
     db = sub.add_parser("db", help="database administration")
@@ -159,262 +199,124 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-# --- commands -----------------------------------------------------------------------------
+# --- running a command ---------------------------------------------------------------------
 
 
-def _runner(config: Config) -> Any:
-    from cloudperf_core.fping.runner import FpingRunner, resolve_fping_path
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived; the command was cancelled (its fping killed)."""
 
-    return FpingRunner(fping_path=resolve_fping_path(config.fping_path))
-
-
-class _Progress:
-    """A one-line progress display on a terminal: elapsed vs expected time, targets done."""
-
-    def __init__(self, out: TextIO, spec: ProbeSpec) -> None:
-        self._out = out
-        self._total = len(spec.targets)
-        self._done = 0
-        # One batch lasts about count periods plus the last probe's timeout.
-        self._expected_s = (spec.count * spec.period_ms + spec.timeout_ms) / 1000
-        self._started = time.monotonic()
-
-    def batch_done(self, done: int, total: int) -> None:
-        self._done, self._total = done, total
-
-    async def run(self) -> None:
-        while True:
-            await anyio.sleep(0.2)  # first, so a cancelled display never writes after clear()
-            elapsed = time.monotonic() - self._started
-            self._out.write(
-                f"\rmeasuring {self._total} target(s): {elapsed:4.1f} s of ~"
-                f"{self._expected_s:.1f} s, {self._done}/{self._total} done "
-            )
-            self._out.flush()
-
-    def clear(self) -> None:
-        self._out.write("\r\033[K")
-        self._out.flush()
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
 
 
-async def _with_progress(progress: _Progress | None, work: Awaitable[T]) -> T:
-    """Await ``work`` while the progress line (if any) ticks beside it."""
-    if progress is None:
-        return await work
-    done: list[T] = []
-    failed: list[CloudperfError] = []
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(progress.run)
-        try:
-            done.append(await work)
-        except CloudperfError as exc:
-            failed.append(exc)  # re-raised below as itself, not inside an exception group
-        finally:
-            tg.cancel_scope.cancel()
-            progress.clear()
+async def _interruptible(
+    handler: Handler, args: argparse.Namespace, out: TextIO, err: TextIO
+) -> int:
+    """Run ``handler``; SIGINT/SIGTERM cancel it (the executor kills fping on the way out)."""
+    received: list[int] = []
+    result: list[int] = []
+    failed: list[Exception] = []
+    async with anyio.create_task_group() as group:
+
+        async def watch(*, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                task_status.started()
+                async for signum in signals:
+                    received.append(signum)
+                    group.cancel_scope.cancel()
+                    return
+
+        async def work() -> None:
+            try:
+                result.append(await handler(args, out, err))
+            except Exception as exc:  # re-raised below as itself, not inside an exception group
+                failed.append(exc)
+            group.cancel_scope.cancel()
+
+        await group.start(watch)  # the handlers are in place before any work starts
+        group.start_soon(work)
+    if received:
+        raise Interrupted(received[0])
     if failed:
         raise failed[0]
-    return done[0]
+    return result[0]
 
 
-def _print_json(value: Any, out: TextIO) -> None:
-    out.write(json.dumps(value, indent=2) + "\n")
+class _SafeFormatter(logging.Formatter):
+    """Log lines as ``cloudperf: LEVEL: message``, control characters escaped, one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.exc_info and logging.getLogger("cloudperf_core").isEnabledFor(logging.DEBUG):
+            message += " | " + self.formatException(record.exc_info)
+        return f"cloudperf: {record.levelname}: {safe_text(message)}"
 
 
-async def cmd_measure(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from cloudperf_core import service
-    from cloudperf_core.bootstrap import Services
-    from cloudperf_core.cli.views import render_table, result_json
-    from cloudperf_core.clock import SystemClock
-    from cloudperf_core.stats import compute_stats_many
-
-    spec = ProbeSpec(
-        targets=tuple(args.targets),
-        count=args.count,
-        period_ms=args.period_ms,
-        timeout_ms=args.timeout_ms,
-        interval_ms=args.interval_ms,
-        size_bytes=args.size_bytes,
-        ip_version=args.ip_version,
-        source_address=args.source_address,
-    )
-    config = _config(args)
-    runner = _runner(config)
-    progress = _Progress(err, spec) if err.isatty() and not args.json else None
-    async with Services(config) as services:
-        # Opened before measuring, so a bad store URL fails before any probe is sent.
-        store = None if args.no_store else await services.store()
-        report = await _with_progress(
-            progress,
-            service.measure(
-                runner,
-                spec,
-                source=args.source or socket.gethostname(),
-                clock=SystemClock(),
-                on_progress=progress.batch_done if progress is not None else None,
-            ),
-        )
-        if args.report_out:
-            args.report_out.write_bytes(service.encode_report(report))
-        if store is not None:
-            await service.ingest_reports(store, [report], window_s=args.window_s)
-    stats = compute_stats_many(report.results)
-    rows = [result_json(r, s) for r, s in zip(report.results, stats, strict=True)]
-    if args.json:
-        _print_json(rows, out)
-    else:
-        out.write(render_table(rows) + "\n")
-    return 0
-
-
-def cmd_parse(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from cloudperf_core.cli.views import render_table, result_json
-    from cloudperf_core.fping.parser import parse_fping_output
-    from cloudperf_core.stats import compute_stats_many
-
-    try:
-        data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
-    except OSError as exc:
-        raise CloudperfError(f"cannot read {args.file}: {exc.strerror}") from exc
-    parsed = parse_fping_output(data, strict=args.strict)
-    for w in parsed.warnings:
-        err.write(f"cloudperf: warning: line {w.line_no}: {w.reason}: {w.line!r}\n")
-    for line in parsed.fatal:
-        err.write(f"cloudperf: fping reported: {line}\n")
-    stats = compute_stats_many(parsed.targets)
-    rows = [result_json(r, s) for r, s in zip(parsed.targets, stats, strict=True)]
-    if args.json:
-        _print_json(rows, out)
-    else:
-        out.write(render_table(rows) + "\n")
-    return 0
-
-
-async def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from cloudperf_core import service
-    from cloudperf_core.bootstrap import Services
-    from cloudperf_core.cli.views import group_json, render_table
-    from cloudperf_core.clock import SystemClock
-
-    since_s = None
-    if args.since is not None:
-        since_s = SystemClock().now_ms() // 1000 - args.since
-    query = StatsQuery(
-        sources=tuple(args.sources) if args.sources else None,
-        targets=tuple(args.targets) if args.targets else None,
-        since_s=since_s,
-    )
-    async with Services(_config(args)) as services:
-        groups = await service.query_stats(await services.store(), query, args.group_by)
-    rows = [group_json(g) for g in groups]
-    if args.json:
-        _print_json(rows, out)
-    elif not rows:
-        err.write("no measurements stored for this query\n")
-    else:
-        if args.group_by == "overall":
-            for row in rows:
-                row["target"] = "(all)"
-        elif args.group_by == "source":
-            for row in rows:
-                row["target"] = row["source"]
-        first = "source" if args.group_by == "pair" else "target"
-        out.write(render_table(rows, first_column=first) + "\n")
-    return 0
-
-
-async def cmd_ingest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from cloudperf_core import service
-    from cloudperf_core.bootstrap import Services
-
-    try:
-        body = args.file.read_bytes()
-    except OSError as exc:
-        raise CloudperfError(f"cannot read {args.file}: {exc.strerror}") from exc
-    report = service.decode_report(body)
-    async with Services(_config(args)) as services:
-        store = await services.store()
-        outcome = await service.ingest_reports(store, [report], window_s=args.window_s)
-    if outcome.duplicates:
-        out.write(f"report {report.report_id} was already ingested; nothing changed\n")
-    else:
-        out.write(f"ingested report {report.report_id} ({len(report.results)} targets)\n")
-    return 0
-
-
-async def cmd_discover(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    start, _, end = args.range.partition("-")
-    spec = DiscoverySpec(
-        start=start.strip(),
-        end=end.strip() or None,
-        max_hosts=args.max_hosts,
-        timeout_ms=args.timeout_ms,
-        retries=args.retries,
-    )
-    alive = await _runner(_config(args)).discover(spec)
-    if args.json:
-        _print_json(alive, out)
-    else:
-        out.write("".join(f"{a}\n" for a in alive))
-    return 0
-
-
-async def cmd_db(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from cloudperf_core.backends import redact_url
-    from cloudperf_core.bootstrap import Services
-    from cloudperf_core.ports import Migratable
-
-    async with Services(_config(args)) as services:
-        store = await services.store()
-        if not isinstance(store, Migratable):
-            out.write(f"{redact_url(args.store)}: schema is managed automatically\n")
-            return 0
-        applied = await store.migrate()
-        version = await store.schema_version()
-    if applied:
-        out.write(f"applied migrations {', '.join(map(str, applied))}; schema version {version}\n")
-    else:
-        out.write(f"schema is up to date (version {version})\n")
-    return 0
-
-
-def _configure_logging(verbose: bool) -> None:
+def _configure_logging(verbose: bool, err: TextIO) -> None:
     # The core's warnings (e.g. fping lines that did not parse) always show; the backends'
     # retry chatter only with -v, since the final error is reported anyway.
+    handler = logging.StreamHandler(err)
+    handler.setFormatter(_SafeFormatter())
     logging.basicConfig(
-        format="cloudperf: %(levelname)s: %(message)s",
-        level=logging.INFO if verbose else logging.ERROR,
-        stream=sys.stderr,
+        level=logging.INFO if verbose else logging.ERROR, handlers=[handler], force=True
     )
     logging.getLogger("cloudperf_core").setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def _handler(command: str) -> Handler:
+    from cloudperf_core.cli import commands, measure
+
+    handlers: dict[str, Handler] = {
+        "measure": measure.cmd_measure,
+        "report": commands.cmd_report,
+        "ingest": commands.cmd_ingest,
+        "discover": commands.cmd_discover,
+        "db": commands.cmd_db,
+    }
+    return handlers[command]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     out, err = sys.stdout, sys.stderr
-    _configure_logging(args.verbose)
+    _configure_logging(args.verbose, err)
     try:
         if args.command == "parse":
+            from cloudperf_core.cli.commands import cmd_parse
+
             return cmd_parse(args, out, err)
         if args.command == "cost":
             from cloudperf_core.cli.cost import cmd_cost
 
             return cmd_cost(args, out)
-        handler = {
-            "measure": cmd_measure,
-            "report": cmd_report,
-            "ingest": cmd_ingest,
-            "discover": cmd_discover,
-            "db": cmd_db,
-        }[args.command]
-        return anyio.run(handler, args, out, err)
+        return anyio.run(_interruptible, _handler(args.command), args, out, err)
     except CloudperfError as exc:
-        err.write(f"cloudperf: error: {exc}\n")
+        err.write(f"cloudperf: error: {safe_text(str(exc))}\n")
         return 1
+    except Interrupted as exc:
+        what = getattr(args, "interrupt_note", "")
+        err.write(f"cloudperf: interrupted by {exc}{what}\n")
+        return 128 + exc.signum
     except KeyboardInterrupt:
         err.write("cloudperf: interrupted\n")
-        return 130
+        return 128 + signal.SIGINT
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): stop quietly, like other command-line tools.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+    except OSError as exc:  # writing the output failed (disk full, closed stdout, ...)
+        err.write(f"cloudperf: error: {safe_text(str(exc))}\n")
+        return 1
+    except Exception as exc:
+        logging.getLogger(__name__).debug("internal error", exc_info=True)
+        err.write(
+            f"cloudperf: internal error: {type(exc).__name__}: {safe_text(str(exc))} "
+            "(a bug in cloudperf; please report it)\n"
+        )
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -3,14 +3,42 @@
 The JSON field names are part of the CLI contract and shared by ``measure``, ``parse`` and
 ``report``: target, sent, received, duplicates, loss_ratio, rtts_ms, min_ms, avg_ms, max_ms,
 stddev_ms, jitter_ms, p50_ms, p70_ms, p90_ms, p95_ms, p99_ms, errors.
+
+Both writers stream: rows arrive in blocks and are written as they come, so printing a
+million targets needs no more memory than one block. JSON stays one valid array. Tables fit
+their column widths to the first block (all rows, for ``measure`` and ``report``) and widen a
+column, never narrow it, when a later block needs more. Every string a human sees passes
+:func:`safe_text`: a name cannot move the cursor, retitle the terminal or forge a row.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TextIO
+
+import msgspec
 
 from cloudperf_core.models import GroupStats, LatencyStats, TargetResult
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def safe_text(text: str) -> str:
+    """``text`` with every non-printable character (control, format, line separators)
+    written as a visible escape, so it shows as one inert line on a terminal.
+
+    >>> safe_text("a\\x1b]0;owned\\x07\\nb")
+    'a\\\\x1b]0;owned\\\\x07\\\\x0ab'
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escape(c) for c in text)
+
 
 _STAT_FIELDS = (
     ("min_ms", "min_us"),
@@ -97,23 +125,71 @@ def _cell(key: str, value: Any) -> str:
     return str(value)
 
 
-def render_table(rows: Sequence[dict[str, Any]], *, first_column: str = "target") -> str:
-    """A plain aligned text table, RTT columns in ms; ``-`` where a value is unknown."""
-    columns = [(title, key) for title, key in TABLE_COLUMNS]
-    if first_column != "target":
-        columns.insert(0, (first_column, first_column))
-    header = [title for title, _ in columns]
-    body = [[_cell(key, row.get(key)) for _, key in columns] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(header)]
+class JsonArrayWriter:
+    """Writes rows as one JSON array (two-space indent), block by block."""
 
-    def line(cells: list[str]) -> str:
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._rows = 0
+
+    def write(self, rows: Sequence[Any]) -> None:
+        if not rows:
+            return
+        # "[\n  {...},\n  {...}\n]" -> the items between the brackets.
+        body = msgspec.json.format(msgspec.json.encode(rows), indent=2)[2:-2]
+        self._out.write(("[\n" if self._rows == 0 else ",\n") + body.decode())
+        self._rows += len(rows)
+
+    def close(self) -> None:
+        self._out.write("\n]\n" if self._rows else "[]\n")
+
+
+class TableWriter:
+    """A plain aligned text table, RTT columns in ms, ``-`` where a value is unknown; the
+    errors of all rows follow it."""
+
+    def __init__(self, out: TextIO, *, first_column: str = "target") -> None:
+        self._out = out
+        self._columns = list(TABLE_COLUMNS)
+        if first_column != "target":
+            self._columns.insert(0, (first_column, first_column))
+        self._widths = [len(title) for title, _ in self._columns]
+        self._header = False
+        self._errors: list[str] = []
+
+    def write(self, rows: Sequence[dict[str, Any]]) -> None:
+        cells = [[safe_text(_cell(key, row.get(key))) for _, key in self._columns] for row in rows]
+        for body in cells:
+            self._widths = [max(w, len(c)) for w, c in zip(self._widths, body, strict=True)]
+        if not self._header:
+            self._header = True
+            cells.insert(0, [title for title, _ in self._columns])
+        self._out.write("".join(self._line(body) + "\n" for body in cells))
+        self._errors += [
+            f"  {safe_text(str(row['target']))}: {safe_text(str(error))}"
+            for row in rows
+            for error in row.get("errors") or ()
+        ]
+
+    def close(self) -> None:
+        if not self._header:
+            self.write([])
+        if self._errors:
+            self._out.write("errors:\n" + "".join(e + "\n" for e in self._errors))
+
+    def _line(self, cells: list[str]) -> str:
+        widths = self._widths
         parts = [cells[0].ljust(widths[0])]
         parts += [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
         return "  ".join(parts).rstrip()
 
-    text = [line(header)] + [line(r) for r in body]
-    errors = [f"  {row['target']}: {e}" for row in rows for e in row.get("errors") or []]
-    if errors:
-        text.append("errors:")
-        text.extend(errors)
-    return "\n".join(text)
+
+def render_table(rows: Sequence[dict[str, Any]], *, first_column: str = "target") -> str:
+    """The whole table of :class:`TableWriter` as one string (no trailing newline)."""
+    import io
+
+    buffer = io.StringIO()
+    writer = TableWriter(buffer, first_column=first_column)
+    writer.write(rows)
+    writer.close()
+    return buffer.getvalue().rstrip("\n")

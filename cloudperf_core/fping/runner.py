@@ -259,7 +259,7 @@ def _interpret(
     parsed = parse_fping_output(text + result.stderr)
     for warning in parsed.warnings:
         logger.warning(
-            "fping output line %d not understood (%s): %r",
+            "fping output line %d: %s: %r",
             warning.line_no,
             warning.reason,
             warning.line,
