@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
-from cloudperf_core.cli.main import main
+from typing import Any
 
 __all__ = ["main"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so `python -m cloudperf_core.cli.main` does not find its module imported already.
+    if name == "main":
+        from cloudperf_core.cli.main import main
+
+        return main
+    raise AttributeError(f"module 'cloudperf_core.cli' has no attribute {name!r}")
