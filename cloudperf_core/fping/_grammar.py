@@ -11,7 +11,7 @@ import re
 # version (including ``%.3e`` and negative ``%.2g`` values) and let malformed ones fail.
 NUM = r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?"
 _NUM_RE = re.compile(NUM)
-_INT64_MAX = 2**63 - 1
+INT64_MAX = 2**63 - 1
 
 # Leading ` [<- ADDR]` fragments: fping writes them to stderr without a newline (§2.9).
 FRAGMENTS = re.compile(r"^(?: \[<- [^\]]*\])+")
@@ -97,6 +97,6 @@ def ms_to_us(token: str) -> int | None:
     if _NUM_RE.fullmatch(token) is None:
         return None
     value = float(token) * 1000.0
-    if value != value or abs(value) >= _INT64_MAX:  # NaN or beyond int64
+    if value != value or abs(value) >= INT64_MAX:  # NaN or beyond int64
         return None
     return round(value)

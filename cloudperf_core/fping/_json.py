@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from cloudperf_core.fping._grammar import ms_to_us
+from cloudperf_core.fping._grammar import INT64_MAX, ms_to_us
 from cloudperf_core.fping._state import Accumulator
 from cloudperf_core.limits import MAX_RTT_US
 
@@ -29,7 +29,7 @@ def _us(value: Any, notes: list[str]) -> int | None:
 
 
 def _int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= INT64_MAX:
         raise MalformedJson
     return value
 

@@ -77,6 +77,11 @@ class Accumulator:
         self.row_counts: dict[str, int] = {}
         self.other_counts: dict[tuple[str, str], int] = {}
         self.probes: dict[str, list[dict[int, int | None]]] = {}
+        self.probe_seen: dict[str, dict[int, int]] = {}
+        # Lost probes that per-probe lines leave out (≤4.x prints nothing for them) are
+        # padded in as None; a parse may pad at most this many in all (grown per input line),
+        # so a line like "[999999999]" cannot make a list of a billion entries.
+        self.pad_budget = 1 << 20
         # -Q / SIGQUIT interval blocks: rows after a header are deltas, the final summary wins.
         self.interval = False
         self.block_counts: dict[str, int] = {}
@@ -229,11 +234,13 @@ class Accumulator:
     def probe(self, label: str, idx: int, rtt_us: int | None) -> None:
         self.first(label)
         records = self.probes.setdefault(label, [])
-        for rec in records:
-            if idx not in rec:
-                rec[idx] = rtt_us
-                return
-        records.append({idx: rtt_us})
+        # The k-th line with this [IDX] goes to the k-th record (k-th target with the label).
+        seen = self.probe_seen.setdefault(label, {})
+        k = seen.get(idx, 0)
+        seen[idx] = k + 1
+        if k == len(records):
+            records.append({})
+        records[k][idx] = rtt_us
 
     # --- result ----------------------------------------------------------------------------
 
@@ -281,6 +288,7 @@ class Accumulator:
 
     def _apply_label_probes(self, label: str) -> None:
         records = self.probes.pop(label)
+        self.probe_seen.pop(label, None)
         slots = [self.slot0[label], *self.more_slots.get(label, ())]
         if len(records) > len(slots):
             # A repeated [IDX]: keep the first reply, count the others as duplicates.
@@ -296,6 +304,13 @@ class Accumulator:
         n = max(rec) + 1
         if tr.sent is not None and tr.sent > n:
             n = tr.sent  # ≤4.x prints nothing for lost probes: pad to the count
+        gap = n - len(rec)
+        if gap > self.pad_budget:
+            tr.errors.append(
+                f"per-probe lines name probe {n - 1} but show only {len(rec)}: not expanded"
+            )
+            return
+        self.pad_budget -= gap
         rtts = [rec.get(i) for i in range(n)]
         tr.rtts_us = rtts
         if tr.sent is None:

@@ -25,7 +25,7 @@ _V = rb"(\d+(?:\.\d+)?)"
 # Every line matches (the second branch catches the rest with empty groups): findall gives one
 # tuple per line, in order, so the tuple index is the line index.
 _LINE = re.compile(
-    rb"^(?:([!-Z\\\]-z|}~][!-~]*) +: xmt/rcv/%loss = (\d+)/(\d+)/\d+%"
+    rb"^(?:([!-Z\\\]-z|}~][!-~]*) +: xmt/rcv/%loss = (\d{1,18})/(\d{1,18})/\d+%"
     rb"(?:, min/avg/max = " + _V + b"/" + _V + b"/" + _V + rb")?$|.*$)",
     re.MULTILINE,
 )

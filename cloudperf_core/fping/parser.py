@@ -147,6 +147,7 @@ class FpingStreamParser:
                 pos = end
             self._parse_range(lines, pos, len(lines), base)
         self._lines_before = base + len(lines)
+        acc.pad_budget += 64 * len(lines)
 
     def _warn(self, line_no: int, line: str, reason: str) -> None:
         if self._strict:
@@ -190,6 +191,13 @@ def parse_fping(
                 stacklevel=2,
             )
     return parsed.targets
+
+
+def _count(token: str) -> int:
+    """A count fping printed; beyond a signed 64-bit integer it cannot be true."""
+    if len(token) > 19 or int(token) > g.INT64_MAX:
+        raise _Bad(MALFORMED)
+    return int(token)
 
 
 def _rtt(token: str, notes: list[str]) -> int | None:
@@ -241,7 +249,7 @@ def _labelled(acc: Accumulator, label: str, rest: str, notes: list[str], *, stam
             return True
         m = g.SUMMARY.match(rest)
         if m is not None:
-            xmt, rcv = int(m[2]), int(m[3])
+            xmt, rcv = _count(m[2]), _count(m[3])
             rtt = None
             if m[4] is not None:
                 low, avg, high = _rtt(m[4], notes), _rtt(m[5], notes), _rtt(m[6], notes)
@@ -257,11 +265,11 @@ def _labelled(acc: Accumulator, label: str, rest: str, notes: list[str], *, stam
             return True
     m = g.REPLY.match(rest)
     if m is not None:
-        acc.probe(label, int(m[1]), _rtt(m[3], notes))
+        acc.probe(label, _count(m[1]), _rtt(m[3], notes))
         return True
     m = g.TIMEOUT.match(rest)
     if m is not None:
-        acc.probe(label, int(m[1]), None)
+        acc.probe(label, _count(m[1]), None)
         return True
     return False
 

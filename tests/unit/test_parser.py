@@ -337,3 +337,31 @@ def test_impossible_rtts_in_other_line_kinds() -> None:
     assert c.rtts_us == [None, 500]
     assert [w.line_no for w in out.warnings] == [1, 3, 4]
     assert {w.reason for w in out.warnings} == {parser.IMPOSSIBLE}
+
+
+# --- hostile numbers: bounded memory and time, no crash ---------------------------------------
+
+
+def test_a_huge_probe_index_is_not_expanded_into_a_huge_list() -> None:
+    # One line used to build a list of a billion entries (tens of GB).
+    out = parse_fping_output("a : [999999999], 64 bytes, 0.1 ms (0.1 avg, 0% loss)\n")
+    [a] = out.targets
+    assert a.rtts_us is None and a.sent is None
+    assert a.errors and "not expanded" in a.errors[0]
+
+
+def test_counts_beyond_64_bits_are_malformed_not_numbers() -> None:
+    out = parse_fping_output(
+        "a : xmt/rcv/%loss = 99999999999999999999999/1/0%\n"
+        "b : [99999999999999999999], 64 bytes, 0.1 ms (0.1 avg, 0% loss)\n"
+        '{"summary": {"host": "c", "xmt": 99999999999999999999999, "rcv": 1}}\n'
+    )
+    assert [w.line_no for w in out.warnings] == [1, 2, 3]
+    assert all(t.sent is None for t in out.targets)
+
+
+def test_a_repeated_probe_index_costs_linear_time() -> None:
+    # Each repeat is a duplicate reply; finding the record for it used to scan all earlier ones.
+    line = "a : [0], 64 bytes, 0.1 ms (0.1 avg, 0% loss)\n"
+    [a] = parse_fping_output(line * 50_000).targets
+    assert (a.sent, a.received, a.duplicates) == (1, 1, 49_999)
