@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cloudperf_core.fping.parser import parse_fping, parse_fping_output
+    from cloudperf_core.fping.parser import FpingStreamParser, parse_fping, parse_fping_output
 
-__all__ = ["parse_fping", "parse_fping_output"]
+__all__ = ["FpingStreamParser", "parse_fping", "parse_fping_output"]
 
 
 def __getattr__(name: str) -> Any:
