@@ -82,6 +82,10 @@ def _hostile(tmp: Path) -> list[list[str]]:
         ["db", "migrate", "--store", "sqlite:///proc/no/such/dir/x.db"],
         ["db", "migrate"],
         ["db"],
+        # cost
+        ["cost", "--probes", "1e400", "--targets", "1", "--interval-s", "60"],
+        ["cost", "--probes", ESC, "--targets", "1", "--interval-s", "60"],
+        ["cost", "--probes", "1", "--targets", "-1", "--interval-s", "60"],
         # no command, unknown command
         [],
         [ESC],
