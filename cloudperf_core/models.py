@@ -216,6 +216,12 @@ class WindowAggregate(msgspec.Struct, kw_only=True):
     dest_location_id: int | None = None
 
 
+#: The identity of a stored window row, ``(source, target, window_start_s, window_s)``: two rows
+#: of one pair starting at the same second but of different lengths (a minute and the hour it
+#: was rolled up into) are different rows.
+WindowKey = tuple[str, str, int, int]
+
+
 class StatsQuery(msgspec.Struct, frozen=True, kw_only=True):
     """Which windows a store returns: each filter ``None`` = any, a tuple = any of its values
     (an empty tuple matches nothing); ``dest_location_ids`` matches tagged windows only;

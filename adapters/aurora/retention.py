@@ -19,16 +19,14 @@ from adapters.aurora import sql
 from adapters.aurora.db import Database, Tx
 from adapters.aurora.rows import (
     MAX_KEYS_PER_STATEMENT,
-    WindowKey,
-    pk,
     select_windows_for_update,
     upsert_windows,
 )
 from adapters.window_rows import window_from_row
 from cloudperf_core.batching import chunks
 from cloudperf_core.catalog import RetentionPolicy, RetentionResult
-from cloudperf_core.models import WindowAggregate
-from cloudperf_core.windows.aggregate import combine_all, rewindow
+from cloudperf_core.models import WindowAggregate, WindowKey
+from cloudperf_core.windows.aggregate import combine_all, rewindow, window_key
 
 __all__ = ["RetentionPolicy", "RetentionResult", "apply_retention"]
 
@@ -79,11 +77,12 @@ async def _roll_up_chunk(cur: Tx, fine_s: int, coarse_s: int, before_s: int, lim
     pending: dict[WindowKey, list[WindowAggregate]] = {}
     for row in rows:
         coarse = rewindow(window_from_row(row), coarse_s)
-        pending.setdefault(pk(coarse), []).append(coarse)
-    stored = {pk(row): row for row in await select_windows_for_update(cur, list(pending))}
+        pending.setdefault(window_key(coarse), []).append(coarse)
+    found = await select_windows_for_update(cur, list(pending))
+    stored = {window_key(row): row for row in found}
     staged = list(combine_all(pending, stored).values())
     await upsert_windows(cur, staged)
-    old_keys: Sequence[WindowKey] = [pk(window_from_row(r)) for r in rows]
+    old_keys: Sequence[WindowKey] = [window_key(window_from_row(r)) for r in rows]
     for chunk in chunks(old_keys, MAX_KEYS_PER_STATEMENT):
         stmt = sql.values_rows(DELETE_WINDOWS_FOR_KEYS, len(chunk), 4)
         await cur.execute(stmt, [v for key in chunk for v in key])

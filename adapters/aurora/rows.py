@@ -13,9 +13,8 @@ from adapters.aurora import sql
 from adapters.aurora.db import Tx, dialect, placeholders
 from adapters.window_rows import window_from_row, window_to_row
 from cloudperf_core.batching import chunks
-from cloudperf_core.models import WindowAggregate
-
-WindowKey = tuple[str, str, int, int]  # (source, target, window_s, window_start_s): PK order
+from cloudperf_core.models import WindowAggregate, WindowKey
+from cloudperf_core.windows.aggregate import window_key
 
 # Chunk sizes keep every statement far below max_allowed_packet (16 MiB default on both).
 MAX_IDS_PER_STATEMENT = 1000
@@ -23,10 +22,6 @@ MAX_KEYS_PER_STATEMENT = 500
 MAX_ROWS_PER_UPSERT = 1000
 MAX_STATEMENT_BYTES = 4 * 1024 * 1024
 _ROW_OVERHEAD_BYTES = 200
-
-
-def pk(w: WindowAggregate) -> WindowKey:
-    return (w.source, w.target, w.window_s, w.window_start_s)
 
 
 async def select_windows_for_update(cur: Tx, keys: Sequence[WindowKey]) -> list[WindowAggregate]:
@@ -41,9 +36,9 @@ async def select_windows_for_update(cur: Tx, keys: Sequence[WindowKey]) -> list[
         return []
     sources = sorted({k[0] for k in wanted})
     targets = sorted({k[1] for k in wanted})
-    lengths = sorted({k[2] for k in wanted})
-    first_s = min(k[3] for k in wanted)
-    last_s = max(k[3] for k in wanted)
+    first_s = min(k[2] for k in wanted)
+    last_s = max(k[2] for k in wanted)
+    lengths = sorted({k[3] for k in wanted})
     found: list[WindowAggregate] = []
     for src_chunk in chunks(sources, MAX_KEYS_PER_STATEMENT):
         for dst_chunk in chunks(targets, MAX_KEYS_PER_STATEMENT):
@@ -54,7 +49,7 @@ async def select_windows_for_update(cur: Tx, keys: Sequence[WindowKey]) -> list[
             )
             await cur.execute(stmt, [first_s, last_s, *lengths, *src_chunk, *dst_chunk])
             rows = (window_from_row(r) for r in await cur.fetchall())
-            found.extend(row for row in rows if pk(row) in wanted)
+            found.extend(row for row in rows if window_key(row) in wanted)
     return found
 
 

@@ -36,8 +36,8 @@ def upsert(insert: str, update: str) -> dict[Dialect, str]:
 # The measurements columns in WindowAggregate field order (see adapters.window_rows).
 WINDOW_COLUMNS = ", ".join(WINDOW_FIELDS)
 N_WINDOW_COLUMNS = len(WINDOW_FIELDS)
-# Column order of the primary key, used for row-constructor IN lists.
-KEY_COLUMNS = "(source, target, window_s, window_start_s)"
+# A row's identity in the order of cloudperf_core.models.WindowKey, for row-constructor IN lists.
+KEY_COLUMNS = "(source, target, window_start_s, window_s)"
 
 # --- ingest ----------------------------------------------------------------------------------
 

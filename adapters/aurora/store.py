@@ -29,8 +29,6 @@ from adapters.aurora.retention import apply_retention
 from adapters.aurora.rows import (
     MAX_IDS_PER_STATEMENT,
     MAX_KEYS_PER_STATEMENT,
-    WindowKey,
-    pk,
     select_windows_for_update,
     upsert_windows,
 )
@@ -45,8 +43,9 @@ from cloudperf_core.models import (
     ReportWindows,
     StatsQuery,
     WindowAggregate,
+    WindowKey,
 )
-from cloudperf_core.windows.aggregate import combine_all
+from cloudperf_core.windows.aggregate import combine_all, window_key
 
 __all__ = ["AuroraCatalog", "AuroraMeasurementStore", "open_backend"]
 
@@ -119,10 +118,12 @@ class AuroraMeasurementStore:
         pending: dict[WindowKey, list[WindowAggregate]] = {}
         for report in fresh:
             for window in report.windows:
-                pending.setdefault(pk(window), []).append(window)
+                pending.setdefault(window_key(window), []).append(window)
         staged: dict[WindowKey, WindowAggregate] = {}
         if pending:
-            stored = {pk(row): row for row in await select_windows_for_update(cur, list(pending))}
+            stored = {
+                window_key(row): row for row in await select_windows_for_update(cur, list(pending))
+            }
             staged = combine_all(pending, stored)
             await upsert_windows(cur, list(staged.values()))
         return outcome

@@ -32,9 +32,10 @@ from cloudperf_core.models import (
     ReportWindows,
     StatsQuery,
     WindowAggregate,
+    WindowKey,
 )
 from cloudperf_core.ports import Clock
-from cloudperf_core.windows.aggregate import combine_all
+from cloudperf_core.windows.aggregate import combine_all, window_key
 
 __all__ = [
     "FakeClock",
@@ -70,12 +71,6 @@ class FakeClock:
 
 # --- measurement store ---------------------------------------------------------------------
 
-_WindowKey = tuple[str, str, int, int]
-
-
-def _key(w: WindowAggregate) -> _WindowKey:
-    return (w.source, w.target, w.window_start_s, w.window_s)
-
 
 def matches(query: StatsQuery, w: WindowAggregate) -> bool:
     """Whether a window row passes the query's filters (``None`` = no filter, ``()`` = none)."""
@@ -94,14 +89,14 @@ class InMemoryMeasurementStore:
     """Window rows in a dict keyed by (source, target, window_start_s, window_s)."""
 
     def __init__(self) -> None:
-        self._rows: dict[_WindowKey, WindowAggregate] = {}
+        self._rows: dict[WindowKey, WindowAggregate] = {}
         self._ingested: set[str] = set()
 
     async def ingest(self, batch: Sequence[ReportWindows]) -> IngestOutcome:
         await anyio.lowlevel.checkpoint()
         outcome = IngestOutcome()
         new_ids: set[str] = set()
-        pending: dict[_WindowKey, list[WindowAggregate]] = {}
+        pending: dict[WindowKey, list[WindowAggregate]] = {}
         for report in batch:
             if report.report_id in self._ingested or report.report_id in new_ids:
                 outcome.duplicates.append(report.report_id)
@@ -109,7 +104,7 @@ class InMemoryMeasurementStore:
             new_ids.add(report.report_id)
             outcome.ingested.append(report.report_id)
             for window in report.windows:
-                pending.setdefault(_key(window), []).append(window)
+                pending.setdefault(window_key(window), []).append(window)
         staged = combine_all(pending, self._rows)
         # Everything above may raise; only now is the batch applied, so it is all or nothing.
         self._rows.update(staged)
@@ -119,7 +114,7 @@ class InMemoryMeasurementStore:
     async def fetch_windows(self, query: StatsQuery) -> list[WindowAggregate]:
         await anyio.lowlevel.checkpoint()
         rows = [msgspec.structs.replace(w) for w in self._rows.values() if matches(query, w)]
-        rows.sort(key=_key)
+        rows.sort(key=window_key)
         return rows
 
     async def untagged_targets(self, *, after: str | None = None, limit: int = 1000) -> list[str]:

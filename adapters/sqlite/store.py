@@ -25,8 +25,9 @@ from cloudperf_core.models import (
     ReportWindows,
     StatsQuery,
     WindowAggregate,
+    WindowKey,
 )
-from cloudperf_core.windows.aggregate import combine_all
+from cloudperf_core.windows.aggregate import combine_all, window_key
 
 __all__ = ["SqliteMeasurementStore"]
 
@@ -180,7 +181,7 @@ def _ingest(conn: sqlite3.Connection, batch: Sequence[ReportWindows]) -> IngestO
     outcome = IngestOutcome()
     with write_tx(conn):
         known = _already_ingested(conn, list(dict.fromkeys(r.report_id for r in batch)))
-        pending: dict[tuple[str, str, int, int], list[WindowAggregate]] = {}
+        pending: dict[WindowKey, list[WindowAggregate]] = {}
         for report in batch:
             if report.report_id in known:
                 outcome.duplicates.append(report.report_id)
@@ -188,9 +189,8 @@ def _ingest(conn: sqlite3.Connection, batch: Sequence[ReportWindows]) -> IngestO
             known.add(report.report_id)
             outcome.ingested.append(report.report_id)
             for window in report.windows:
-                key = (window.source, window.target, window.window_start_s, window.window_s)
-                pending.setdefault(key, []).append(window)
-        stored: dict[tuple[str, str, int, int], WindowAggregate] = {}
+                pending.setdefault(window_key(window), []).append(window)
+        stored: dict[WindowKey, WindowAggregate] = {}
         for key in pending:
             found = conn.execute(SELECT_WINDOW, key).fetchone()
             if found is not None:
@@ -228,7 +228,7 @@ def _fetch(conn: sqlite3.Connection, query: StatsQuery) -> list[WindowAggregate]
             params.append(query.until_s)
         rows.extend(window_from_row(r) for r in conn.execute(sql + ORDER_WINDOWS, params))
     if len(parts) > 1:
-        rows.sort(key=lambda w: (w.source, w.target, w.window_start_s, w.window_s))
+        rows.sort(key=window_key)
     return rows
 
 

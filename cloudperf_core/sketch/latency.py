@@ -6,13 +6,14 @@ logarithmic buckets: bucket ``i`` holds values in ``(gamma**(i-1), gamma**i]`` w
 ``gamma = (1 + alpha) / (1 - alpha)`` and is read back as ``2 * gamma**i / (1 + gamma)``,
 which is within relative error ``alpha`` of every value in the bucket.
 
-Guarantee (``alpha = relative_accuracy``, default 0.01): for samples that are ``0`` or
-``>= 1`` µs, ``quantile(q)`` is within ``alpha`` relative error of the *exact* quantile
-defined like :func:`cloudperf_core.stats.percentile` and numpy's default ``"linear"`` method
-(Hyndman-Fan type 7): with ``h = q * (n - 1)``, ``k = floor(h)``, the value is
-``x[k] + (h - k) * (x[k+1] - x[k])`` over the sorted samples ``x``. The sketch estimates
-``x[k]`` and ``x[k+1]`` each within ``alpha`` and interpolates the same way, so the bound
-carries over (for non-negative values). Rank 0 and rank ``n - 1`` are the exact min and max.
+Guarantee (``alpha = relative_accuracy``, default ``layout.DEFAULT_ACCURACY``, 1 %): for
+samples that are ``0`` or ``>= 1`` µs, ``quantile(q)`` is within ``alpha`` relative error of
+the *exact* quantile defined like :func:`cloudperf_core.stats.percentile` and numpy's default
+``"linear"`` method (Hyndman-Fan type 7): with ``h = q * (n - 1)``, ``k = floor(h)``, the
+value is ``x[k] + (h - k) * (x[k+1] - x[k])`` over the sorted samples ``x``. The sketch
+estimates ``x[k]`` and ``x[k+1]`` each within ``alpha`` and interpolates the same way, so the
+bound carries over (for non-negative values). Rank 0 and rank ``n - 1`` are the exact min and
+max.
 
 Values below 1 µs (RTTs are integer µs, so in practice only ``0``) go to a zero bucket read
 back as ``0``: the absolute error there is below 1 µs, the storage resolution. Negative RTTs
@@ -44,9 +45,8 @@ import numpy.typing as npt
 
 from cloudperf_core.errors import InvalidSpecError, SketchDecodeError
 from cloudperf_core.sketch import layout as fmt
-from cloudperf_core.sketch.merge import merge_serialized
 
-__all__ = ["FORMAT_VERSION", "LatencySketch", "merge_serialized"]
+__all__ = ["FORMAT_VERSION", "LatencySketch"]
 
 FORMAT_VERSION = fmt.V2  # written; v1 is still read
 _MIN_ACCURACY = fmt.MIN_ACCURACY
@@ -76,7 +76,7 @@ class LatencySketch:
     __slots__ = ("_alpha", "_bounds", "_bounds_list", "_buckets", "_count", "_gamma", "_max",
                  "_min", "_sum", "_zero")  # fmt: skip
 
-    def __init__(self, relative_accuracy: float = 0.01) -> None:
+    def __init__(self, relative_accuracy: float = fmt.DEFAULT_ACCURACY) -> None:
         self._alpha = _check_accuracy(relative_accuracy)
         self._gamma = (1.0 + self._alpha) / (1.0 - self._alpha)
         self._bounds, self._bounds_list = _bucket_bounds(self._alpha)
@@ -303,7 +303,7 @@ class LatencySketch:
     # --- serialization ------------------------------------------------------------------
 
     def to_bytes(self) -> bytes:
-        """Compact binary form (format version byte first; layout in ``_sketch_format``).
+        """Compact binary form (format version byte first; layout in ``sketch.layout``).
 
         A 10-probe batch takes about 57 bytes, a sketch with every bucket from 1 µs to 100 s
         in use under 4 KiB. :meth:`from_bytes` also reads the previous (v1) layout.

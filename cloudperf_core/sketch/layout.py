@@ -27,6 +27,7 @@ from array import array
 from collections.abc import Sequence
 from functools import lru_cache
 from itertools import islice
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +36,9 @@ from cloudperf_core.errors import SketchDecodeError
 
 V1 = 1
 V2 = 2
+#: The relative accuracy every sketch cloudperf writes has (1 %); other accuracies are read
+#: and merged with each other, but only this one takes the vectorized paths.
+DEFAULT_ACCURACY = 0.01
 MIN_ACCURACY = 1e-4
 MAX_ACCURACY = 0.5
 MAX_VALUE = 2.0**63
@@ -42,6 +46,7 @@ MAX_COUNT = 2**63 - 1
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+Bytes = npt.NDArray[np.uint8]
 # (alpha, count, min, max, sum, zero, sorted bucket indices, their counts)
 Decoded = tuple[float, int, float, float, float, int, list[int], list[int]]
 
@@ -112,54 +117,133 @@ def encode(
     hi: float,
     total: float,
     zero: int,
-    indices: Sequence[int],
-    counts: Sequence[int],
+    indices: Sequence[int] | IntArray,
+    counts: Sequence[int] | npt.NDArray[np.integer[Any]],
 ) -> bytes:
-    """v2 bytes from ascending bucket ``indices`` and their non-zero ``counts``."""
+    """v2 bytes of one sketch from ascending bucket ``indices`` and their non-zero ``counts``
+    (Python sequences or numpy arrays alike).
+
+    :func:`encode_many` writes the same bytes for many sketches at once.
+    """
     n = len(indices)
     start = head(alpha, count, lo, hi, total, zero, n)
     if count == 0 or n == 0:
         return start
-    base = indices[0]
-    oc = width_code(indices[-1] - base)
-    cc = width_code(max(counts))
-    offsets = array(_CODES[oc], [i - base for i in indices] if base else indices)
-    table = array(_CODES[cc], counts)
-    if _BIG_ENDIAN:  # pragma: no cover - the layout is little-endian everywhere
-        offsets.byteswap()
-        table.byteswap()
-    return b"".join(
-        (start, _ONE_BYTE[oc | cc << 4], varint(base), offsets.tobytes(), table.tobytes())
-    )
+    if isinstance(indices, np.ndarray):
+        base = int(indices[0])
+        oc = width_code(int(indices[-1]) - base)
+        cc = width_code(int(np.max(counts)))
+        offsets = (indices - base).astype(DTYPES[oc]).tobytes()
+        table = np.asarray(counts).astype(DTYPES[cc]).tobytes()
+    else:
+        base = indices[0]
+        oc = width_code(indices[-1] - base)
+        cc = width_code(max(counts))
+        offset_array = array(_CODES[oc], [i - base for i in indices] if base else indices)
+        count_array = array(_CODES[cc], counts)
+        if _BIG_ENDIAN:  # pragma: no cover - the layout is little-endian everywhere
+            offset_array.byteswap()
+            count_array.byteswap()
+        offsets, table = offset_array.tobytes(), count_array.tobytes()
+    return b"".join((start, _ONE_BYTE[oc | cc << 4], varint(base), offsets, table))
 
 
-def encode_arrays(
+def encode_many(
     alpha: float,
-    count: int,
-    lo: float,
-    hi: float,
-    total: float,
-    zero: int,
+    count: IntArray,
+    zero: IntArray,
+    lo: FloatArray,
+    hi: FloatArray,
+    total: FloatArray,
+    owner: IntArray,
     indices: IntArray,
-    counts: npt.NDArray[np.uint64],
-) -> bytes:
-    """:func:`encode` from numpy arrays (same bytes)."""
-    n = int(indices.size)
-    start = head(alpha, count, lo, hi, total, zero, n)
-    if count == 0 or n == 0:
-        return start
-    base = int(indices[0])
-    oc = width_code(int(indices[-1]) - base)
-    cc = width_code(int(counts.max()))
-    return b"".join(
-        (
-            start,
-            _ONE_BYTE[oc | cc << 4],
-            varint(base),
-            (indices - base).astype(DTYPES[oc]).tobytes(),
-            counts.astype(DTYPES[cc]).tobytes(),
-        )
-    )
+    counts: IntArray,
+) -> list[bytes]:
+    """:func:`encode` of many sketches at once, written into one buffer then sliced.
+
+    Sketch ``s`` has ``count[s]`` samples, ``zero[s]`` of them in the zero bucket, and
+    ``lo``/``hi``/``total`` as floats; its buckets are the entries ``e`` with
+    ``owner[e] == s`` (``owner`` ascending, ``indices`` ascending within a sketch, ``counts``
+    > 0). Same bytes as :func:`encode` of each sketch, for a fixed cost of a few dozen numpy
+    calls: for one sketch, :func:`encode` is ~100x cheaper.
+    """
+    n_sketches = count.size
+    n = np.bincount(owner, minlength=n_sketches).astype(np.int64)
+    cuts = np.concatenate(([0], np.cumsum(n)))
+    has = n > 0
+    base = np.zeros(n_sketches, np.int64)
+    spread = np.zeros(n_sketches, np.int64)
+    biggest = np.zeros(n_sketches, np.int64)
+    if owner.size:
+        firsts = cuts[:-1][has]
+        base[has] = indices[firsts]
+        spread[has] = indices[cuts[1:][has] - 1] - base[has]
+        biggest[has] = np.maximum.reduceat(counts, firsts)
+    oc, cc = _width_codes(spread), _width_codes(biggest)
+    wo, wc = 1 << oc, 1 << cc
+    filled = count > 0
+    tail = np.where(has, 1 + _varint_lens(base) + n * (wo + wc), 0)
+    body = 24 + _varint_lens(zero) + _varint_lens(n) + tail
+    size = 9 + _varint_lens(count) + np.where(filled, body, 0)
+    at = np.cumsum(size) - size
+    buf = np.zeros(int(size.sum()), np.uint8)
+    buf[at[:, None] + np.arange(9)] = np.frombuffer(prefix(alpha), np.uint8)
+    pos = at + 9
+    pos += _write_varints(buf, pos, count)
+    f = np.flatnonzero(filled)
+    floats = np.stack((lo[f], hi[f], total[f]), axis=1).astype("<f8")
+    buf[pos[f, None] + np.arange(24)] = floats.view(np.uint8).reshape(f.size, 24)
+    pos[f] += 24
+    pos[f] += _write_varints(buf, pos[f], zero[f])
+    pos[f] += _write_varints(buf, pos[f], n[f])
+    t = np.flatnonzero(filled & has)
+    buf[pos[t]] = oc[t] | cc[t] << 4
+    pos[t] += 1
+    pos[t] += _write_varints(buf, pos[t], base[t])
+    if owner.size:
+        rank = np.arange(owner.size, dtype=np.int64) - cuts[owner]
+        e_wo, e_wc = wo[owner], wc[owner]
+        _write_le(buf, pos[owner] + rank * e_wo, indices - base[owner], e_wo)
+        _write_le(buf, pos[owner] + n[owner] * e_wo + rank * e_wc, counts, e_wc)
+    whole = buf.tobytes()
+    return [whole[a:b] for a, b in zip(at.tolist(), (at + size).tolist(), strict=True)]
+
+
+# Smallest value of each varint length from 2 bytes up, and of each width code from 1 up.
+_VARINT_STEPS = np.array([1 << (7 * k) for k in range(1, 9)], dtype=np.int64)
+_WIDTH_STEPS = np.array([0x100, 0x10000, 0x100000000], dtype=np.int64)
+
+
+def _varint_lens(values: IntArray) -> IntArray:
+    """Byte length of the LEB128 form of each value (all below ``2**63``)."""
+    lens: IntArray = np.searchsorted(_VARINT_STEPS, values, side="right") + 1
+    return lens
+
+
+def _width_codes(values: IntArray) -> IntArray:
+    """:func:`width_code` of each value."""
+    codes: IntArray = np.searchsorted(_WIDTH_STEPS, values, side="right")
+    return codes
+
+
+def _write_varints(buf: Bytes, at: IntArray, values: IntArray) -> IntArray:
+    """Write LEB128 ``values`` at ``at``; returns their lengths."""
+    length = _varint_lens(values)
+    for k in range(int(length.max(initial=0))):
+        sel = np.flatnonzero(length > k) if k else np.arange(length.size)
+        more = np.where(length[sel] > k + 1, 0x80, 0)
+        buf[at[sel] + k] = ((values[sel] >> (7 * k)) & 0x7F) | more
+    return length
+
+
+def _write_le(buf: Bytes, at: IntArray, values: IntArray, width: IntArray) -> None:
+    """Little-endian ``values`` of 1, 2, 4 or 8 bytes (``width`` each) at ``at``."""
+    buf[at] = values & 0xFF
+    for k in range(1, 8):
+        wide = np.flatnonzero(width > k)
+        if not wide.size:
+            break
+        buf[at[wide] + k] = (values[wide] >> (8 * k)) & 0xFF
 
 
 def read_varint(data: bytes, pos: int) -> tuple[int, int]:

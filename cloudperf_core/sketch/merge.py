@@ -1,144 +1,257 @@
-"""Merge many serialized sketches in one vectorized pass (no LatencySketch objects).
+"""The one merge of serialized sketches: many groups at once, every group exact.
 
-Each v2 sketch is parsed only up to its bucket table; the tables of all inputs are joined per
-width and read with one ``np.frombuffer`` each, checked together (the same checks as
-``LatencySketch.from_bytes``), summed with one ``np.bincount`` and encoded once. Inputs in the
-old v1 layout, or with 8-byte counts, go through the exact per-sketch decoder instead.
+``merge_groups(blobs, sizes)`` takes serialized sketches laid end to end (``sizes[g]``
+consecutive blobs belong to group ``g``) and returns each group's merged v2 bytes: the bytes of
+decoding every blob into a :class:`~cloudperf_core.sketch.latency.LatencySketch`, merging them
+left to right and encoding the result (that object path is also how a few sketches, or a group
+the batch path does not accept, are merged). Ingest, retention and queries all merge here.
+
+The batch path (many blobs): every blob is joined into one buffer and its v2 header read at
+computed positions (varints one byte column at a time), every bucket table gathered into one
+entry array, checked with the rules of ``LatencySketch.from_bytes``, merged by one sort of
+``group * buckets + index`` and one ``np.add.reduceat``, and every output written by
+:func:`cloudperf_core.sketch.layout.encode_many`. A group with any blob it does not fully
+accept -- v1, another accuracy, 8-byte counts, varints of 5 bytes or more, non-integer or
+``-0.0`` floats, anything malformed -- takes the object path, which raises the exact error
+(:class:`SketchDecodeError` for malformed bytes, :class:`InvalidSpecError` for mixed
+accuracies). With integer-valued floats whose absolute sum stays below 2**53, every partial
+sum is exact, so the batch path's float sum does not depend on the order of the additions
+(the object path adds left to right), nor min/max without signed zeros.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 
-from cloudperf_core.errors import InvalidSpecError, SketchDecodeError
+from cloudperf_core.errors import InvalidSpecError
 from cloudperf_core.sketch import layout as fmt
+from cloudperf_core.sketch.latency import LatencySketch
 
-# Sums of bucket counts below this are exact in float64, so np.bincount(weights=) is exact.
-_EXACT_FLOAT_COUNT = 2**53
+__all__ = ["merge_groups", "merge_serialized"]
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+Bytes = npt.NDArray[np.uint8]
+
+_ALPHA = fmt.DEFAULT_ACCURACY  # the accuracy ingest writes; others take the object path
+_LIMIT = len(fmt.bucket_bounds(_ALPHA)[1])
+_VARINT_BYTES = 4  # longer varints (values >= 2**28) take the object path
+_PAD = 64  # > the longest header, so reads past a truncated last blob stay in the buffer
+_EXACT_FLOAT = 2.0**53
+#: Up to this many blobs in all, the object path is cheaper than the batch path's fixed cost.
+FEW_BLOBS = 32
 
 
-class _Tables:
-    """Bucket tables of every input sketch that shares one (offset, count) width."""
+def merge_serialized(blobs: Sequence[bytes]) -> bytes:
+    """The merged v2 bytes of ``blobs`` (at least one; v1 or v2 each, ``b""`` = empty).
 
-    __slots__ = ("bases", "counts", "ns", "offsets", "totals")
-
-    def __init__(self) -> None:
-        self.offsets: list[bytes] = []
-        self.counts: list[bytes] = []
-        self.bases: list[int] = []
-        self.ns: list[int] = []
-        self.totals: list[int] = []  # count - zero of each sketch: what its table must sum to
-
-
-def merge_serialized(blobs: Sequence[bytes], default_accuracy: float = 0.01) -> bytes:
-    """v2 bytes of the sketch holding every sample of ``blobs`` (v1 or v2 each).
-
-    ``b""`` reads as an empty sketch of ``default_accuracy``. Raises
-    :class:`SketchDecodeError` for a malformed input and :class:`InvalidSpecError` when the
-    inputs have different accuracies. Equal to decoding, merging and re-encoding.
+    >>> one = LatencySketch(); one.add(1000)
+    >>> LatencySketch.from_bytes(merge_serialized([one.to_bytes()] * 3)).count
+    3
     """
-    alpha: float | None = None
-    count = zero = 0
-    lo, hi = math.inf, -math.inf
-    total: float | None = None
-    tables: dict[int, _Tables] = {}
-    exact_indices: list[list[int]] = []
-    exact_counts: list[list[int]] = []
-    for blob in blobs:
-        parsed = fmt.read_header(blob) if blob and blob[0] == fmt.V2 else None
-        if not blob:
-            this_alpha, this_count = default_accuracy, 0
-        elif parsed is not None and parsed[8] < 3:
-            this_alpha, this_count, this_lo, this_hi, this_sum, this_zero, n, oc, cc, base = parsed
-            if this_zero > this_count:  # would wrap the uint64 table total below
-                raise SketchDecodeError("bucket counts do not add up to the total count")
-            if n:
-                group = tables.get(oc | cc << 4)
-                if group is None:
-                    group = tables[oc | cc << 4] = _Tables()
-                split = len(blob) - n * (1 << cc)
-                group.offsets.append(blob[split - n * (1 << oc) : split])
-                group.counts.append(blob[split:])
-                group.bases.append(base)
-                group.ns.append(n)
-                group.totals.append(this_count - this_zero)
-        else:
-            # v1, or 8-byte counts whose sums could wrap uint64: the exact decoder.
-            decoded = fmt.decode(blob)
-            this_alpha, this_count, this_lo, this_hi, this_sum, this_zero = decoded[:6]
-            if decoded[6]:
-                exact_indices.append(decoded[6])
-                exact_counts.append(decoded[7])
-        if alpha is None:
-            alpha = this_alpha
-        elif this_alpha != alpha:
-            raise InvalidSpecError(f"cannot merge sketches of accuracy {alpha} and {this_alpha}")
-        if this_count:
-            count += this_count
-            zero += this_zero
-            lo = min(lo, this_lo)
-            hi = max(hi, this_hi)
-            # Left to right, like a chain of pairwise merges, so the float sum is the same.
-            total = this_sum if total is None else total + this_sum
-    if alpha is None:
-        alpha = default_accuracy
-    if count == 0:
-        return fmt.head(alpha, 0, lo, hi, 0.0, 0, 0)
-    limit = len(fmt.bucket_bounds(alpha)[1])
-    index_parts = [np.asarray(i, dtype=np.int64) for i in exact_indices]
-    count_parts = [np.asarray(c, dtype=np.uint64) for c in exact_counts]
-    for code, group in tables.items():
-        indices, counts = _checked_table(group, code & 0x0F, code >> 4, limit)
-        index_parts.append(indices)
-        count_parts.append(counts)
-    if index_parts:
-        merged_indices, merged_counts = _add_up(index_parts, count_parts, count)
-    else:  # every sample in the zero bucket
-        merged_indices, merged_counts = np.zeros(0, np.int64), np.zeros(0, np.uint64)
-    return fmt.encode_arrays(
-        alpha, count, lo, hi, 0.0 if total is None else total, zero, merged_indices, merged_counts
+    return merge_groups(blobs, [len(blobs)])[0]
+
+
+def merge_groups(blobs: Sequence[bytes], sizes: Sequence[int]) -> list[bytes]:
+    """Merged v2 bytes of each group of consecutive ``blobs``.
+
+    Every size must be at least 1 and the sizes must add up to ``len(blobs)``. Raises
+    :class:`SketchDecodeError` or :class:`InvalidSpecError` for a group that cannot be merged
+    (see the module docstring); ``b""`` reads as an empty sketch of the default accuracy.
+    """
+    if len(blobs) <= FEW_BLOBS:
+        batch: list[bytes | None] = [None] * len(sizes)
+    else:
+        batch = _merge_batch(blobs, sizes)
+    at = 0
+    out: list[bytes] = []
+    for size, merged in zip(sizes, batch, strict=True):
+        out.append(merged if merged is not None else _merge_objects(blobs[at : at + size]))
+        at += size
+    return out
+
+
+def _merge_objects(blobs: Sequence[bytes]) -> bytes:
+    """The reference: decode, merge left to right, encode."""
+    if not blobs:
+        raise InvalidSpecError("a sketch merge needs at least one sketch")
+    sketch = _load(blobs[0])
+    for blob in blobs[1:]:
+        sketch.merge(_load(blob))
+    if sketch.count > fmt.MAX_COUNT:
+        raise InvalidSpecError(f"a merged sketch cannot hold more than {fmt.MAX_COUNT} samples")
+    return sketch.to_bytes()
+
+
+def _load(blob: bytes) -> LatencySketch:
+    return LatencySketch.from_bytes(blob) if blob else LatencySketch()
+
+
+def _merge_batch(blobs: Sequence[bytes], sizes: Sequence[int]) -> list[bytes | None]:
+    """The batch path: merged bytes per group, ``None`` for a group it does not accept."""
+    n_groups = len(sizes)
+    if not n_groups:
+        return []
+    size = np.asarray(sizes, dtype=np.int64)
+    owner = np.repeat(np.arange(n_groups, dtype=np.int64), size)
+    lengths = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs))
+    data: Bytes = np.frombuffer(b"".join(blobs) + bytes(_PAD), dtype=np.uint8)
+    h = _Headers(data, lengths)
+    blob_of, index, count_of, bad = _tables(data, h)
+    ok = h.ok & (np.bincount(blob_of[bad], minlength=len(lengths)) == 0)
+    group_ok = np.bincount(owner[~ok], minlength=n_groups) == 0
+    # Per-group sums; fields of rejected blobs are garbage, zeroed (their groups are dropped).
+    nonempty = ok & (h.count > 0)
+    firsts = np.cumsum(size) - size
+    count = np.add.reduceat(np.where(nonempty, h.count, 0), firsts)
+    zero = np.add.reduceat(np.where(nonempty, h.zero, 0), firsts)
+    lo = np.minimum.reduceat(np.where(nonempty, h.lo, np.inf), firsts)
+    hi = np.maximum.reduceat(np.where(nonempty, h.hi, -np.inf), firsts)
+    total = np.add.reduceat(np.where(nonempty, h.total, 0.0), firsts)
+    group_ok &= np.add.reduceat(np.where(nonempty, np.abs(h.total), 0.0), firsts) < _EXACT_FLOAT
+    # Bucket tables of accepted groups: sort by (group, index), add up equal keys.
+    e_group = owner[blob_of]
+    keep = group_ok[e_group]
+    keys = e_group[keep] * _LIMIT + index[keep]
+    order = np.argsort(keys)
+    keys, counts = keys[order], count_of[keep][order]
+    if keys.size:
+        first = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+        keys, counts = keys[first], np.add.reduceat(counts, first)
+    accepted = np.flatnonzero(group_ok)
+    # Entries belong to accepted groups only: renumber those 0..len(accepted)-1.
+    renumber = np.cumsum(group_ok) - 1
+    encoded = fmt.encode_many(
+        _ALPHA,
+        count[accepted],
+        zero[accepted],
+        lo[accepted],
+        hi[accepted],
+        total[accepted],
+        renumber[keys // _LIMIT],
+        keys % _LIMIT,
+        counts,
     )
+    out: list[bytes | None] = [None] * n_groups
+    for g, blob in zip(accepted.tolist(), encoded, strict=True):
+        out[g] = blob
+    return out
 
 
-def _checked_table(
-    group: _Tables, oc: int, cc: int, limit: int
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint64]]:
-    ns = np.asarray(group.ns, dtype=np.int64)
-    ends = np.cumsum(ns)
-    starts = ends - ns
-    offsets = np.frombuffer(b"".join(group.offsets), dtype=fmt.DTYPES[oc]).astype(np.int64)
-    counts = np.frombuffer(b"".join(group.counts), dtype=fmt.DTYPES[cc]).astype(np.uint64)
-    steps = np.diff(offsets)
-    steps[starts[1:] - 1] = 1  # the step from one sketch's table into the next is no step
-    if bool(offsets[starts].any()) or not bool((steps > 0).all()):
-        raise SketchDecodeError("bucket indices not increasing")
-    bases = np.asarray(group.bases, dtype=np.int64)
-    if bool((bases + offsets[ends - 1] >= limit).any()) or not bool(counts.all()):
-        raise SketchDecodeError("bucket index out of range or empty bucket")
-    # Per-sketch sums by differences of one running sum: exact even if the running sum wraps,
-    # because every table holds counts < 2**32 in at most `limit` buckets.
-    running = np.concatenate((np.zeros(1, dtype=np.uint64), np.cumsum(counts)))
-    if not bool((running[ends] - running[starts] == np.asarray(group.totals, np.uint64)).all()):
-        raise SketchDecodeError("bucket counts do not add up to the total count")
-    return offsets + np.repeat(bases, ns), counts
+class _Headers:
+    """Fields of every blob's v2 header; garbage where ``ok`` is false."""
+
+    def __init__(self, data: Bytes, lengths: IntArray) -> None:
+        starts = np.cumsum(lengths) - lengths
+        ends = starts + lengths
+        version_ok = data[starts] == fmt.V2
+        alpha = _gather(data, starts + 1, 8).view("<f8")[:, 0]
+        count, at, count_ok = _read_varints(data, starts + 9)
+        empty_ok = at == ends  # a count of 0 ends the sketch
+        floats = _gather(data, at, 24).view("<f8")
+        lo, hi, total = floats[:, 0], floats[:, 1], floats[:, 2]
+        zero, at, zero_ok = _read_varints(data, at + 24)
+        n, at, n_ok = _read_varints(data, at)
+        widths = data[at].astype(np.int64)
+        oc, cc = widths & 0x0F, widths >> 4
+        base, after_base, base_ok = _read_varints(data, at + 1)
+        table = n > 0
+        table_at = np.where(table, after_base, at)
+        widths_ok = ~table | (base_ok & (oc <= 2) & (cc <= 2))  # 8-byte counts: exact path
+        offset_bytes = 1 << np.minimum(oc, 2)
+        count_bytes = 1 << np.minimum(cc, 2)
+        n = np.minimum(n, _LIMIT + 1)
+        with np.errstate(invalid="ignore"):
+            floats_ok = (
+                np.isfinite(floats).all(axis=1)
+                & (lo <= hi)
+                & (total == np.floor(total))
+                & ~_negative_zero(lo)
+                & ~_negative_zero(hi)
+                & ~_negative_zero(total)
+            )
+        full = (
+            zero_ok
+            & n_ok
+            & widths_ok
+            & floats_ok
+            & (n <= _LIMIT)
+            & (table_at + n * (offset_bytes + count_bytes) == ends)
+            & (table | (zero == count))
+        )
+        checked = (lengths > 0) & version_ok & (alpha == _ALPHA) & count_ok
+        checked &= np.where(count == 0, empty_ok, full)
+        self.ok: BoolArray = (lengths == 0) | checked  # b"": empty sketch of the default alpha
+        self.count: IntArray = np.where(checked, count, 0)
+        self.zero = zero
+        self.lo, self.hi, self.total = lo, hi, total
+        self.n: IntArray = np.where(checked & (count > 0), n, 0)
+        self.base = base
+        self.table_at = table_at
+        self.offset_bytes, self.count_bytes = offset_bytes, count_bytes
 
 
-def _add_up(
-    index_parts: list[npt.NDArray[np.int64]], count_parts: list[npt.NDArray[np.uint64]], total: int
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint64]]:
-    indices = np.concatenate(index_parts) if len(index_parts) > 1 else index_parts[0]
-    counts = np.concatenate(count_parts) if len(count_parts) > 1 else count_parts[0]
-    low = int(indices.min())
-    shifted = indices - low
-    if total < _EXACT_FLOAT_COUNT:
-        dense_f = np.bincount(shifted, weights=counts.astype(np.float64))
-        nonzero = np.flatnonzero(dense_f)
-        return nonzero + low, dense_f[nonzero].astype(np.uint64)
-    dense = np.zeros(int(shifted.max()) + 1, dtype=np.uint64)
-    np.add.at(dense, shifted, counts)
-    nonzero = np.flatnonzero(dense)
-    return nonzero + low, dense[nonzero]
+def _tables(data: Bytes, h: _Headers) -> tuple[IntArray, IntArray, IntArray, BoolArray]:
+    """Every bucket of every accepted table: (its blob, bucket index, count, bad entry)."""
+    n = h.n
+    blob_of = np.repeat(np.arange(n.size, dtype=np.int64), n)
+    rank = np.arange(blob_of.size, dtype=np.int64) - (np.cumsum(n) - n)[blob_of]
+    wo, wc = h.offset_bytes[blob_of], h.count_bytes[blob_of]
+    offsets_at = h.table_at[blob_of] + rank * wo
+    offsets = _read_le(data, offsets_at, wo)
+    counts = _read_le(data, h.table_at[blob_of] + n[blob_of] * wo + rank * wc, wc)
+    index = h.base[blob_of] + offsets
+    first = rank == 0
+    bad = (first & (offsets != 0)) | (index >= _LIMIT) | (counts == 0)
+    if offsets.size > 1:
+        bad[1:] |= ~first[1:] & (offsets[1:] <= offsets[:-1])
+    # Table sums below 2**32 * _LIMIT < 2**53: exact as float64 bincount weights.
+    sums = np.bincount(blob_of, weights=counts, minlength=n.size)
+    wrong_sum = (n > 0) & (sums != (h.count - h.zero))
+    bad_blobs = np.flatnonzero(wrong_sum)
+    # Mark a wrong sum on the blob's first entry, so one `bad` array tells every fault.
+    bad[(np.cumsum(n) - n)[bad_blobs]] = True
+    return blob_of, index, counts, bad
+
+
+def _gather(data: Bytes, at: IntArray, width: int) -> Bytes:
+    """``width`` bytes from each position, one row per position (a fresh, contiguous array)."""
+    rows: Bytes = data[at[:, None] + np.arange(width)]
+    return rows
+
+
+def _read_varints(data: Bytes, at: IntArray) -> tuple[IntArray, IntArray, BoolArray]:
+    """LEB128 values at ``at``: (value, position after it, fits in ``_VARINT_BYTES``)."""
+    first = data[at].astype(np.int64)
+    values: IntArray = first & 0x7F
+    length = np.ones(at.shape, np.int64)
+    fits = np.ones(at.shape, np.bool_)
+    longer = np.flatnonzero(first >= 0x80)  # most are one byte: only these need the rest
+    if longer.size:
+        raw = _gather(data, at[longer], _VARINT_BYTES).astype(np.int64)
+        last = raw < 0x80
+        fits[longer] = last.any(axis=1)
+        length[longer] = np.argmax(last, axis=1) + 1
+        used = np.arange(_VARINT_BYTES) < length[longer, None]
+        shifts = 7 * np.arange(_VARINT_BYTES, dtype=np.int64)
+        values[longer] = (((raw & 0x7F) << shifts) * used).sum(axis=1)
+    return values, at + length, fits
+
+
+def _read_le(data: Bytes, at: IntArray, width: IntArray) -> IntArray:
+    """Little-endian unsigned values of 1, 2 or 4 bytes."""
+    values = data[at].astype(np.int64)
+    for k in (1, 2, 3):
+        wide = np.flatnonzero(width > k)
+        if wide.size:
+            values[wide] |= data[at[wide] + k].astype(np.int64) << (8 * k)
+    return values
+
+
+def _negative_zero(values: FloatArray) -> BoolArray:
+    found: BoolArray = (values == 0.0) & np.signbit(values)
+    return found

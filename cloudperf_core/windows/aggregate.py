@@ -36,9 +36,10 @@ from cloudperf_core.models import (
     ReportWindows,
     TargetResult,
     WindowAggregate,
+    WindowKey,
 )
-from cloudperf_core.sketch.batch import merge_groups
-from cloudperf_core.sketch.latency import LatencySketch, merge_serialized
+from cloudperf_core.sketch.latency import LatencySketch
+from cloudperf_core.sketch.merge import merge_groups, merge_serialized
 from cloudperf_core.stats import PERCENTILES, effective_counts, loss_ratio
 from cloudperf_core.windows.batch import fast_path_fits, rows_from_arrays
 
@@ -58,8 +59,6 @@ __all__ = [
     "windows_for_reports",
 ]
 
-WindowKey = tuple[str, str, int]
-_FEW_SKETCHES = 4  # merge_many switches to the vectorized sketch merge above this many rows
 K = TypeVar("K", bound=Hashable)
 
 
@@ -70,8 +69,8 @@ def window_start(timestamp_ms: int, window_s: int) -> int:
 
 
 def window_key(row: WindowAggregate) -> WindowKey:
-    """``(source, target, window_start_s)``: the identity of a stored row."""
-    return (row.source, row.target, row.window_start_s)
+    """``(source, target, window_start_s, window_s)``: the identity of a stored row."""
+    return (row.source, row.target, row.window_start_s, row.window_s)
 
 
 def load_sketch(data: bytes) -> LatencySketch:
@@ -179,18 +178,14 @@ def merge_many(rows: Iterable[WindowAggregate]) -> WindowAggregate:
     if not rows:
         raise InvalidSpecError("merge_many needs at least one row")
     _check_same_key(rows)
-    return _merged_fields(rows, _merge_sketches([row.sketch for row in rows]))
+    return _merged_fields(rows, merge_serialized([row.sketch for row in rows]))
 
 
 def _check_same_key(rows: Sequence[WindowAggregate]) -> None:
-    first = rows[0]
-    key = (first.source, first.target, first.window_start_s, first.window_s)
+    key = window_key(rows[0])
     for row in rows:
-        if (row.source, row.target, row.window_start_s, row.window_s) != key:
-            raise InvalidSpecError(
-                f"cannot merge window rows {key[:3]}/{key[3]}s and "
-                f"{window_key(row)}/{row.window_s}s"
-            )
+        if window_key(row) != key:
+            raise InvalidSpecError(f"cannot merge window rows {key} and {window_key(row)}")
 
 
 def _merged_fields(rows: Sequence[WindowAggregate], sketch: bytes) -> WindowAggregate:
@@ -238,16 +233,6 @@ def _merged_fields(rows: Sequence[WindowAggregate], sketch: bytes) -> WindowAggr
     )
 
 
-def _merge_sketches(blobs: list[bytes]) -> bytes:
-    if len(blobs) > _FEW_SKETCHES:
-        return merge_serialized(blobs)
-    # A few sketches: dict buckets beat the fixed cost of the numpy calls.
-    sketch = load_sketch(blobs[0])
-    for blob in blobs[1:]:
-        sketch.merge(load_sketch(blob))
-    return sketch.to_bytes()
-
-
 def combine(existing: WindowAggregate | None, new: Sequence[WindowAggregate]) -> WindowAggregate:
     """The stored row (if any) merged with every new row of its key, in one pass.
 
@@ -264,10 +249,11 @@ def combine_all(
     """:func:`combine` of every key of a batch: ``{k: combine(stored.get(k), pending[k])}``.
 
     Same rows (same counts, same float sums, same sketch bytes) as one :func:`combine` per
-    key, but the sketches of all keys are checked, merged and encoded by one set of numpy
-    calls (``_sketch_batch``); a key with anything unusual in it (v1 sketches, 8-byte counts,
-    a malformed or mixed-accuracy sketch) goes through :func:`merge_many`, which raises what
-    :func:`combine` raises for it -- a corrupt stored sketch fails the whole batch.
+    key, but the sketches of all keys are merged by one
+    :func:`~cloudperf_core.sketch.merge.merge_groups` call (one set of numpy calls for the
+    whole batch). Rows of different keys under one key raise :class:`InvalidSpecError` before
+    anything is merged; a malformed sketch (a corrupt stored row) raises what :func:`combine`
+    raises for it and fails the whole batch.
 
     >>> row = WindowAggregate(source="s", target="t", window_start_s=0, window_s=60, sent=1)
     >>> combine_all({"k": [row, row]}, {"k": row})["k"].sent
@@ -280,6 +266,7 @@ def combine_all(
         existing = stored.get(key)
         rows = list(new) if existing is None else [existing, *new]
         if len(rows) > 1:
+            _check_same_key(rows)
             many_keys.append(key)
             many_rows.append(rows)
         else:
@@ -288,11 +275,7 @@ def combine_all(
         [row.sketch for rows in many_rows for row in rows], [len(rows) for rows in many_rows]
     )
     for key, rows, sketch in zip(many_keys, many_rows, sketches, strict=True):
-        if sketch is None:
-            out[key] = merge_many(rows)
-        else:
-            _check_same_key(rows)
-            out[key] = _merged_fields(rows, sketch)
+        out[key] = _merged_fields(rows, sketch)
     return {key: out[key] for key in pending}
 
 

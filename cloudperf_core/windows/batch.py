@@ -22,7 +22,6 @@ from cloudperf_core.sketch import layout as fmt
 # per result cannot overflow (and float64 holds every RTT exactly); beyond that, per result.
 _MAX_FAST_RTT_US = 2**26
 _MAX_FAST_PER_RESULT = 2**10
-_ALPHA = 0.01
 
 IntArray = npt.NDArray[np.int64]
 
@@ -123,74 +122,28 @@ def _sketches(
     highs: IntArray,
     sums: IntArray,
 ) -> list[bytes]:
-    """Every result's serialized sketch: buckets from one searchsorted and one unique, and
-    the bytes of all usual sketches written into one buffer that is then sliced."""
+    """Every result's serialized sketch: buckets from one searchsorted and one unique, all
+    sketches written by one :func:`~cloudperf_core.sketch.layout.encode_many`."""
     n_results = len(starts)
     per = ends - starts
     positive = values >= 1
     taken = np.concatenate(([0], np.cumsum(positive, dtype=np.int64)))
     zero = per - (taken[ends] - taken[starts])
-    bounds = fmt.bucket_bounds(_ALPHA)[0]
+    bounds = fmt.bucket_bounds(fmt.DEFAULT_ACCURACY)[0]
     # Same float comparisons as LatencySketch.add (bisect_left on the same bounds).
     bucket = np.searchsorted(bounds, values[positive].astype(np.float64), side="left")
     owner = np.repeat(np.arange(n_results, dtype=np.int64), per)[positive]
     width = len(bounds)
     keys, counts = np.unique(owner * width + bucket, return_counts=True)
     key_owner = keys // width
-    indices = keys - key_owner * width
-    cuts = np.searchsorted(key_owner, np.arange(n_results + 1, dtype=np.int64))
-    n_buckets = np.diff(cuts)
-    base = np.zeros(n_results, np.int64)
-    base[n_buckets > 0] = indices[cuts[:-1][n_buckets > 0]]
-    spread = indices - base[key_owner]
-    # The usual sketch: under 128 samples, 1-byte offsets and counts, so every varint in it
-    # is one byte except the base (two from 128). Its bytes are written all at once.
-    usual = (per > 0) & (per < 0x80) & (n_buckets > 0)
-    if spread.size and int(spread.max()) >= 0x100:
-        # reduceat over the starts of non-empty tables only (as for the sums above).
-        has = n_buckets > 0
-        widest = np.zeros(n_results, np.int64)
-        widest[has] = np.maximum.reduceat(spread, cuts[:-1][has])
-        usual &= widest < 0x100
-    head_len = 38 + (base >= 0x80)
-    size = np.where(usual, head_len + 2 * n_buckets, 0)
-    at = np.cumsum(size) - size
-    buf = np.zeros(int(size.sum()), np.uint8)
-    u = np.flatnonzero(usual)
-    heads = np.zeros((u.size, 38), np.uint8)  # column 36: widths 0
-    heads[:, :9] = np.frombuffer(fmt.prefix(_ALPHA), np.uint8)
-    heads[:, 9] = per[u]
-    floats = np.stack((lows[u], highs[u], sums[u]), axis=1).astype("<f8")
-    heads[:, 10:34] = floats.view(np.uint8).reshape(u.size, 24)
-    heads[:, 34] = zero[u]
-    heads[:, 35] = n_buckets[u]
-    heads[:, 37] = (base[u] & 0x7F) | np.where(base[u] >= 0x80, 0x80, 0)
-    buf[at[u, None] + np.arange(38)] = heads
-    two = u[base[u] >= 0x80]
-    buf[at[two] + 38] = base[two] >> 7
-    mine = usual[key_owner]
-    table_at = (at + head_len)[key_owner[mine]] + (np.arange(keys.size) - cuts[key_owner])[mine]
-    buf[table_at] = spread[mine]
-    buf[table_at + n_buckets[key_owner[mine]]] = counts[mine]
-    whole = buf.tobytes()
-    at_l, size_l, usual_l = at.tolist(), size.tolist(), usual.tolist()
-    cuts_l, zero_l, per_l = cuts.tolist(), zero.tolist(), per.tolist()
-    out: list[bytes] = []
-    for i in range(n_results):
-        if usual_l[i]:
-            out.append(whole[at_l[i] : at_l[i] + size_l[i]])
-            continue
-        a, b = cuts_l[i], cuts_l[i + 1]
-        out.append(
-            fmt.encode_arrays(
-                _ALPHA,
-                per_l[i],
-                float(lows[i]),
-                float(highs[i]),
-                float(sums[i]),
-                zero_l[i],
-                indices[a:b],
-                counts[a:b].astype(np.uint64),
-            )
-        )
-    return out
+    return fmt.encode_many(
+        fmt.DEFAULT_ACCURACY,
+        per,
+        zero,
+        lows.astype(np.float64),
+        highs.astype(np.float64),
+        sums.astype(np.float64),
+        key_owner,
+        keys - key_owner * width,
+        counts.astype(np.int64),
+    )

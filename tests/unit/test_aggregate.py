@@ -11,7 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloudperf_core.errors import InvalidSpecError
-from cloudperf_core.models import MeasurementReport, ProbeSpec, TargetResult, WindowAggregate
+from cloudperf_core.models import (
+    MeasurementReport,
+    ProbeSpec,
+    TargetResult,
+    WindowAggregate,
+    WindowKey,
+)
 from cloudperf_core.sketch.latency import LatencySketch
 from cloudperf_core.stats import PERCENTILES, compute_stats
 from cloudperf_core.windows.aggregate import (
@@ -22,6 +28,7 @@ from cloudperf_core.windows.aggregate import (
     merge_windows,
     rewindow,
     summarize,
+    window_key,
     window_start,
     windows_for_report,
     windows_for_reports,
@@ -41,7 +48,7 @@ def report(
 
 
 def rows_of(*reports: MeasurementReport, window_s: int = 60) -> list[WindowAggregate]:
-    merged: dict[tuple[str, str, int], WindowAggregate] = {}
+    merged: dict[WindowKey, WindowAggregate] = {}
     for rep in reports:
         merge_into(merged, windows_for_report(rep, window_s).windows)
     return list(merged.values())
@@ -334,12 +341,12 @@ def test_merge_into_groups_by_key_and_equals_one_by_one() -> None:
         for _ in range(40)
     ]
     new = [w for r in reports for w in windows_for_report(r, 60).windows]
-    existing = {(new[0].source, new[0].target, new[0].window_start_s): new[0]}
+    existing = {window_key(new[0]): new[0]}
     grouped = dict(existing)
     merge_into(grouped, new[1:])
     one_by_one = dict(existing)
     for row in new[1:]:
-        key = (row.source, row.target, row.window_start_s)
+        key = window_key(row)
         one_by_one[key] = merge_windows(one_by_one[key], row) if key in one_by_one else row
     assert list(grouped) == list(one_by_one)
     assert _encoded(list(grouped.values())) == _encoded(list(one_by_one.values()))

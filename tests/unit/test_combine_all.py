@@ -1,9 +1,16 @@
-"""combine_all: a whole batch of window keys merged at once, same rows as combine per key."""
+"""combine_all: a whole batch of window keys merged at once, same rows as combine per key.
+
+The reference (``_per_key``) merges every key's sketches by the object path (decode, merge,
+encode); ``_batch`` runs ``combine_all`` with the vectorized batch path forced on, whatever the
+batch's size, so the two merge paths are held to the same bytes and the same errors.
+"""
 
 from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import msgspec
 import pytest
@@ -13,7 +20,7 @@ from hypothesis import strategies as st
 from cloudperf_core.errors import InvalidSpecError, SketchDecodeError
 from cloudperf_core.models import MeasurementReport, ProbeSpec, TargetResult, WindowAggregate
 from cloudperf_core.sketch import layout as fmt
-from cloudperf_core.sketch.batch import merge_groups
+from cloudperf_core.sketch import merge
 from cloudperf_core.sketch.latency import LatencySketch
 from cloudperf_core.windows.aggregate import combine, combine_all, windows_for_reports
 from tests.unit.test_sketch import _v1_bytes
@@ -79,10 +86,29 @@ batch_st = st.lists(
 )
 
 
+@contextmanager
+def _few_blobs(limit: int) -> Iterator[None]:
+    """Merge by the object path up to ``limit`` blobs, by the batch path above."""
+    saved = merge.FEW_BLOBS
+    merge.FEW_BLOBS = limit
+    try:
+        yield
+    finally:
+        merge.FEW_BLOBS = saved
+
+
 def _per_key(
-    pending: dict[Key, list[WindowAggregate]], stored: dict[Key, WindowAggregate]
+    pending: Mapping[Key, Sequence[WindowAggregate]], stored: Mapping[Key, WindowAggregate]
 ) -> dict[Key, WindowAggregate]:
-    return {key: combine(stored.get(key), rows) for key, rows in pending.items()}
+    with _few_blobs(10**9):
+        return {key: combine(stored.get(key), rows) for key, rows in pending.items()}
+
+
+def _batch(
+    pending: Mapping[Key, Sequence[WindowAggregate]], stored: Mapping[Key, WindowAggregate]
+) -> dict[Key, WindowAggregate]:
+    with _few_blobs(0):
+        return combine_all(pending, stored)
 
 
 def _encoded(rows: dict[Key, WindowAggregate]) -> list[tuple[Key, bytes]]:
@@ -108,7 +134,7 @@ def _split(batch: list) -> tuple[dict[Key, list[WindowAggregate]], dict[Key, Win
 def test_combine_all_equals_combine_per_key(batch: list) -> None:
     pending, stored = _split(batch)
     expected = _per_key(pending, stored)
-    assert _encoded(combine_all(pending, stored)) == _encoded(expected)
+    assert _encoded(_batch(pending, stored)) == _encoded(expected)
 
 
 @settings(max_examples=30, deadline=None)
@@ -120,7 +146,7 @@ def test_keys_with_fifty_rows(specs: list, has_stored: bool) -> None:
     pending = {key: rows, ("u", 0): rows[:1]}
     other = [_row(("u", 0), spec) for spec in specs[:3]]
     pending[("u", 0)] = other
-    assert _encoded(combine_all(pending, stored)) == _encoded(_per_key(pending, stored))
+    assert _encoded(_batch(pending, stored)) == _encoded(_per_key(pending, stored))
 
 
 def _ingest_rows(n_reports: int, n_targets: int, seed: int) -> list[WindowAggregate]:
@@ -151,7 +177,7 @@ def test_single_rows_are_returned_as_they_are_and_order_follows_pending() -> Non
         pending.setdefault((row.target, row.window_start_s), []).append(row)
     lonely = WindowAggregate(source="fra", target="z", window_start_s=0, window_s=60, sketch=b"?")
     pending[("z", 0)] = [lonely]
-    out = combine_all(pending, {})
+    out = _batch(pending, {})
     assert list(out) == list(pending)
     assert out[("z", 0)] is lonely  # one row is not re-encoded (nor checked), as in combine
     first = (rows[0].target, rows[0].window_start_s)
@@ -163,7 +189,7 @@ def test_rows_from_ingest_take_the_batch_path() -> None:
     # batch would silently pay the per-key cost).
     rows = _ingest_rows(6, 30, seed=2)
     blobs = [row.sketch for row in rows]
-    assert None not in merge_groups(blobs, [6] * 30)
+    assert None not in merge._merge_batch(blobs, [6] * 30)
 
 
 def test_corrupt_stored_sketch_fails_the_whole_batch() -> None:
@@ -178,15 +204,15 @@ def test_corrupt_stored_sketch_fails_the_whole_batch() -> None:
         sketch=victim.sketch[:-1] + bytes([victim.sketch[-1] + 1]),  # counts do not add up
     )
     with pytest.raises(SketchDecodeError):
-        combine_all(pending, stored)
+        _batch(pending, stored)
     stored[("t7", 1_699_999_980)] = msgspec.structs.replace(victim, sketch=victim.sketch + b"\0")
     with pytest.raises(SketchDecodeError):
-        combine_all(pending, stored)
+        _batch(pending, stored)
     stored[("t7", 1_699_999_980)] = msgspec.structs.replace(
         victim, sketch=LatencySketch(0.02).to_bytes()
     )
     with pytest.raises(InvalidSpecError):
-        combine_all(pending, stored)
+        _batch(pending, stored)
 
 
 @settings(max_examples=300, deadline=None)
@@ -205,19 +231,19 @@ def test_any_damaged_byte_raises_what_combine_raises(specs: list, at: int, value
         expected = _per_key(pending, stored)
     except (SketchDecodeError, InvalidSpecError) as exc:
         with pytest.raises(type(exc)):
-            combine_all(pending, stored)
+            _batch(pending, stored)
     else:
-        assert _encoded(combine_all(pending, stored)) == _encoded(expected)
+        assert _encoded(_batch(pending, stored)) == _encoded(expected)
 
 
 def test_mismatched_rows_and_empty_keys_are_refused_like_combine() -> None:
     a = _row(("a", 0), ([5], 0, "v2", 1, 25.0, 5, 0))
     b = _row(("b", 0), ([5], 0, "v2", 1, 25.0, 5, 0))
     with pytest.raises(InvalidSpecError):
-        combine_all({("a", 0): [a, b]}, {})
+        _batch({("a", 0): [a, b]}, {})
     with pytest.raises(InvalidSpecError):
-        combine_all({("a", 0): []}, {})
-    assert combine_all({("a", 0): []}, {("a", 0): a})[("a", 0)] is a
+        _batch({("a", 0): []}, {})
+    assert _batch({("a", 0): []}, {("a", 0): a})[("a", 0)] is a
 
 
 def _v2(
@@ -259,7 +285,7 @@ CRAFTED = {
 
 
 @pytest.mark.parametrize("name", sorted(CRAFTED))
-@pytest.mark.parametrize("many", [False, True])  # the reference's <= 4 and > 4 sketch paths
+@pytest.mark.parametrize("many", [False, True])  # one and three copies of each blob
 def test_crafted_sketches_merge_or_fail_like_combine(name: str, many: bool) -> None:
     blobs = CRAFTED[name] * (3 if many else 1)
     rows = [
@@ -272,6 +298,6 @@ def test_crafted_sketches_merge_or_fail_like_combine(name: str, many: bool) -> N
         expected = _per_key(pending, stored)
     except (SketchDecodeError, InvalidSpecError) as exc:
         with pytest.raises(type(exc)):
-            combine_all(pending, stored)
+            _batch(pending, stored)
     else:
-        assert _encoded(combine_all(pending, stored)) == _encoded(expected)
+        assert _encoded(_batch(pending, stored)) == _encoded(expected)
