@@ -2,7 +2,7 @@
 
 N synthetic reports (100 targets x 11 probes each, from 4 sources reporting every 10 s, 60 s
 windows, so several reports merge into each window row) go through the core's ingest use-case
-(``cloudperf_core.service.ingest_reports``) into MariaDB via ``adapters/aurora.py`` at batch
+(``cloudperf_core.service.ingest_reports``) into MariaDB via ``adapters.aurora`` at batch
 sizes 10 and 1000. In the same run, baselines write each report the old way: connect, INSERT the
 row, DELETE all but the 7 newest rows of that pair with a subquery, commit, close --
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from cloudperf_core.errors import BackendError
+from cloudperf_core.errors import BackendError, InvalidSpecError
 from cloudperf_core.models import IngestOutcome, ReportWindows, StatsQuery, WindowAggregate
 from cloudperf_core.ports import Cache, MeasurementStore
 
@@ -48,7 +48,7 @@ class CachingMeasurementStore:
         namespace: str = "query",
     ) -> None:
         if ttl_s <= 0:
-            raise ValueError(f"ttl_s must be positive, not {ttl_s}")
+            raise InvalidSpecError(f"ttl_s must be positive, not {ttl_s}")
         self.inner = store
         self._cache = cache
         self._ttl_s = ttl_s

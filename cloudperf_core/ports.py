@@ -1,7 +1,9 @@
 """The ports the core talks through. Adapters implement them without inheriting.
 
-Each port is a small ``typing.Protocol`` with async methods over core types only; mypy checks
-an adapter against its port where the two are wired (``backends.py``, tests, Lambda entry).
+Each port is a small ``typing.Protocol`` with async methods over core types only. Every
+adapter module (and the in-memory fakes) ends with an ``if TYPE_CHECKING:`` block that assigns
+its classes to the ports they implement, which is where mypy (run strict on ``cloudperf_core``
+and ``adapters``) checks them; the backend registry itself hands out untyped objects.
 """
 
 from __future__ import annotations

@@ -129,17 +129,10 @@ class Database:
     def __init__(self, config: AuroraConfig) -> None:
         self.config = config
         self._pools: LoopBound[Any] = LoopBound(self._open_pool, self._close_pool)
-        # Test seams: awaited with the connection id just before COMMIT of a write
-        # transaction; called with each statement's SQL (set before first use).
-        self.before_commit: Callable[[int], Awaitable[None]] | None = None
-        self.on_statement: Callable[[str], None] | None = None
 
     async def _open_pool(self) -> Any:
         o = self.config.options
         kwargs = self.config.connect_kwargs()
-        if self.on_statement is not None:
-            observer = self.on_statement
-            kwargs["query_callback"] = lambda _cur, query, _ms: observer(query)
         # pool_min connections are opened now, one after another.
         with anyio.fail_after(o.connect_timeout_s * max(1, o.pool_min)):
             return await asyncmy.create_pool(
@@ -167,7 +160,8 @@ class Database:
         A retry is safe because every write body is idempotent (ingest checks report ids in
         the same transaction; upserts overwrite with merged values read under lock).
         ``retry_duplicate_key`` treats a duplicate key as a lost race with a concurrent
-        writer, which the next attempt sees and handles.
+        writer, which the next attempt sees and handles. ``write=False`` marks a body that
+        only reads: its transaction ends with a rollback instead of a commit.
         """
         safe = self.config.redacted_url
 
@@ -176,6 +170,10 @@ class Database:
                 return await self._attempt(body, write=write)
             except CloudperfError:
                 raise
+            except (OverflowError, ValueError, TypeError) as exc:
+                # The driver refusing a value (a number out of range, a string it cannot
+                # encode): the same statement fails again, so no retry.
+                raise BackendError(f"{what} on {safe} failed: {exc}") from exc
             except _DRIVER_ERRORS as exc:
                 if retry_duplicate_key and error_code(exc) == _DUPLICATE_KEY:
                     raise BackendUnavailableError(
@@ -210,9 +208,7 @@ class Database:
         try:
             async with conn.cursor() as cur:
                 result = await body(cur)
-            if write and self.before_commit is not None:
-                await self.before_commit(conn.thread_id())
-            await conn.commit()
+            await (conn.commit() if write else conn.rollback())
             ok = True
             return result
         finally:

@@ -1,10 +1,13 @@
 """Versioned SQL migrations for the Aurora MySQL adapter (``migrations/NNNN_*.sql`` here).
 
 ``migrate`` takes a named server lock (``GET_LOCK``) so concurrent runs apply each migration
-once, applies every file whose version is above the highest recorded one, and records each
-version in ``schema_migrations`` right after its statements. DDL auto-commits in MySQL, so a
-migration cannot be transactional: every statement in a file is written to be idempotent
-(``IF NOT EXISTS``), which makes re-running an interrupted migration safe.
+once, applies every file whose version is not recorded yet, in version order, and records
+each version in ``schema_migrations`` right after its statements. Versions are unique but may
+have gaps: a migration numbered below one already applied (work merged in another order) is
+applied when it arrives, and a store refuses to work while any file's version is missing.
+DDL auto-commits in MySQL, so a migration cannot be transactional: every statement in a file
+is written to be idempotent (``IF NOT EXISTS``, or a guarded ``ALTER``), which makes
+re-running an interrupted migration safe.
 """
 
 from __future__ import annotations
@@ -17,7 +20,15 @@ from typing import Any
 from adapters.aurora.db import Database, Tx, driver_errors, translate
 from cloudperf_core.errors import BackendConfigError, BackendUnavailableError
 
-__all__ = ["MIGRATIONS", "REQUIRED_VERSION", "SchemaGate", "migrate", "schema_version"]
+__all__ = [
+    "SchemaGate",
+    "migrate",
+    "migrations",
+    "missing_versions",
+    "required_version",
+    "schema_version",
+    "versions",
+]
 
 LOCK_NAME = "cloudperf_schema_migrate"
 LOCK_TIMEOUT_S = 30
@@ -28,6 +39,7 @@ CREATE_MIGRATIONS_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
   PRIMARY KEY (version)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"""
 SELECT_VERSION = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"
+SELECT_VERSIONS = "SELECT version FROM schema_migrations"
 INSERT_VERSION = "INSERT INTO schema_migrations (version) VALUES (%s)"
 TABLE_EXISTS = (
     "SELECT COUNT(*) FROM information_schema.tables"
@@ -46,7 +58,8 @@ def _strip_comments(sql: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _load() -> tuple[tuple[int, tuple[str, ...]], ...]:
+def migrations() -> tuple[tuple[int, tuple[str, ...]], ...]:
+    """``(version, statements)`` of every migration file, read once, on first use."""
     found: list[tuple[int, tuple[str, ...]]] = []
     for entry in resources.files("adapters.aurora").joinpath("migrations").iterdir():
         match = _FILE_RE.match(entry.name)
@@ -56,14 +69,21 @@ def _load() -> tuple[tuple[int, tuple[str, ...]], ...]:
         statements = tuple(s.strip() for s in _STATEMENT_END.split(body) if s.strip())
         found.append((int(match.group(1)), statements))
     found.sort()
-    versions = [v for v, _ in found]
-    if versions != list(range(1, len(versions) + 1)):
-        raise BackendConfigError(f"migration files must be numbered 1..N, found {versions}")
+    numbers = [v for v, _ in found]
+    if len(set(numbers)) != len(numbers) or (numbers and numbers[0] < 1):
+        raise BackendConfigError(f"migration files must have distinct numbers >= 1: {numbers}")
     return tuple(found)
 
 
-MIGRATIONS = _load()
-REQUIRED_VERSION = MIGRATIONS[-1][0] if MIGRATIONS else 0
+def versions() -> list[int]:
+    """Every migration file's version, ascending."""
+    return [version for version, _ in migrations()]
+
+
+def required_version() -> int:
+    """The highest migration file's version."""
+    found = versions()
+    return found[-1] if found else 0
 
 
 async def _scalar(conn: Any, sql: str, args: tuple[Any, ...] = ()) -> Any:
@@ -88,6 +108,21 @@ async def schema_version(db: Database) -> int:
     return await db.run("schema version", body, write=False)
 
 
+async def missing_versions(db: Database) -> list[int]:
+    """The migration files' versions not recorded in the database (all for an empty one)."""
+
+    async def body(cur: Tx) -> set[int]:
+        await cur.execute(TABLE_EXISTS)
+        (exists,) = await cur.fetchone()
+        if not exists:
+            return set()
+        await cur.execute(SELECT_VERSIONS)
+        return {int(row[0]) for row in await cur.fetchall()}
+
+    recorded = await db.run("schema versions", body, write=False)
+    return [version for version in versions() if version not in recorded]
+
+
 async def migrate(db: Database) -> list[int]:
     """Apply pending migrations; returns the versions applied by this call (may be empty)."""
     conn = await db.connect_raw()
@@ -100,10 +135,12 @@ async def migrate(db: Database) -> list[int]:
             if not await _scalar(conn, TABLE_EXISTS):  # IF NOT EXISTS alone logs a warning
                 async with conn.cursor() as cur:
                     await cur.execute(CREATE_MIGRATIONS_TABLE)
-            current = int(await _scalar(conn, SELECT_VERSION))
+            async with conn.cursor() as cur:
+                await cur.execute(SELECT_VERSIONS)
+                recorded = {int(row[0]) for row in await cur.fetchall()}
             applied: list[int] = []
-            for version, statements in MIGRATIONS:
-                if version <= current:
+            for version, statements in migrations():
+                if version in recorded:
                     continue
                 async with conn.cursor() as cur:
                     for statement in statements:
@@ -120,8 +157,8 @@ async def migrate(db: Database) -> list[int]:
 
 
 class SchemaGate:
-    """Refuses work on a database below :data:`REQUIRED_VERSION`, checking once per gate
-    (the store and its catalogue share one) until the next :meth:`migrate`."""
+    """Refuses work on a database that lacks any migration, checking once per gate (the store
+    and its catalogue share one) until the next :meth:`migrate`."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -135,10 +172,11 @@ class SchemaGate:
     async def require(self) -> None:
         if self._ok:
             return
-        version = await schema_version(self._db)
-        if version < REQUIRED_VERSION:
+        missing = await missing_versions(self._db)
+        if missing:
             raise BackendConfigError(
-                f"schema version {version} < required {REQUIRED_VERSION}: run "
+                f"schema version {await schema_version(self._db)} lacks migrations "
+                f"{', '.join(map(str, missing))}: run "
                 f"`cloudperf db migrate --store {self._db.config.redacted_url}`"
             )
         self._ok = True

@@ -9,6 +9,7 @@ contract suites; time comes from an injected :class:`Clock` so tests need not sl
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -149,3 +150,14 @@ class InMemoryRotationCursors:
 
     async def close(self) -> None:
         pass
+
+
+if TYPE_CHECKING:  # mypy proves each fake satisfies its port; nothing runs here
+    from cloudperf_core.ports import LivenessTracker, RateCounters, RotationCursors, SessionStore
+
+    _fakes: tuple[SessionStore, LivenessTracker, RateCounters, RotationCursors] = (
+        InMemorySessionStore(),
+        InMemoryLivenessTracker(),
+        InMemoryRateCounters(),
+        InMemoryRotationCursors(),
+    )

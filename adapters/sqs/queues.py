@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -327,3 +327,10 @@ async def open_backend(url: str, port: str, *, shared: SharedResources | None = 
     if port == "reports":
         return await open_queue(name, options, SqsReportQueue, shared=shared)
     raise BackendConfigError(f"sqs:// serves the jobs and reports ports, not {port!r}")
+
+
+if TYPE_CHECKING:  # mypy proves each queue satisfies its port; nothing runs here
+    from cloudperf_core.ports import JobQueue, ReportQueue
+
+    def _conforms(jobs: SqsJobQueue, reports: SqsReportQueue) -> tuple[JobQueue, ReportQueue]:
+        return (jobs, reports)

@@ -13,6 +13,7 @@ from cloudperf_core.errors import BackendUnavailableError
 from cloudperf_core.models import MeasurementReport, ProbeSpec, StatsQuery, TargetResult
 from cloudperf_core.service import ingest_reports
 from tests.contract.makers.aurora import MYSQL_HOST, MYSQL_PORT, temp_database
+from tests.support.mysql_spy import before_commit
 
 pytestmark = pytest.mark.services
 
@@ -68,7 +69,7 @@ async def _one_copy(reports: list[MeasurementReport]) -> list[object]:
 
 
 async def test_a_killed_ingest_commits_nothing_and_the_retry_stores_it_once(
-    killer: asyncmy.Connection,
+    killer: asyncmy.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reports = _reports()
     async with temp_database() as (url, store):
@@ -84,8 +85,10 @@ async def test_a_killed_ingest_commits_nothing_and_the_retry_stores_it_once(
                 await cur.execute("KILL %s", (conn_id,))
             seen_before_kill.append(await _visible(killer, db))
 
-        store.database.before_commit = kill_first_attempt
+        await store.fetch_windows(StatsQuery())  # the schema check commits too: done first
+        before_commit(monkeypatch, kill_first_attempt)
         outcome = await ingest_reports(store, reports)
+        monkeypatch.undo()
 
         assert len(kills) == 1
         assert seen_before_kill == [(0, 0)]  # the killed attempt left nothing behind
@@ -97,7 +100,7 @@ async def test_a_killed_ingest_commits_nothing_and_the_retry_stores_it_once(
 
 
 async def test_without_retries_the_batch_fails_whole_and_a_resend_stores_it_once(
-    killer: asyncmy.Connection,
+    killer: asyncmy.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reports = _reports()
     async with temp_database() as (url, store):
@@ -109,11 +112,12 @@ async def test_without_retries_the_batch_fails_whole_and_a_resend_stores_it_once
                 async with killer.cursor() as cur:
                     await cur.execute("KILL %s", (conn_id,))
 
-            no_retry.database.before_commit = kill
+            await no_retry.fetch_windows(StatsQuery())  # the schema check, before the kills
+            before_commit(monkeypatch, kill)
             with pytest.raises(BackendUnavailableError, match="gone away"):
                 await ingest_reports(no_retry, reports)
+            monkeypatch.undo()
             assert await _visible(killer, db) == (0, 0)
-            no_retry.database.before_commit = None
             # The pool replaced the killed connection: the same store works again.
             outcome = await ingest_reports(no_retry, reports)
         finally:

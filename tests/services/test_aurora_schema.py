@@ -8,7 +8,13 @@ import asyncmy
 import pytest
 
 from adapters.aurora import AuroraMeasurementStore, open_backend
-from adapters.aurora.migrate import CREATE_MIGRATIONS_TABLE, MIGRATIONS, REQUIRED_VERSION
+from adapters.aurora import migrate as aurora_migrate
+from adapters.aurora.migrate import (
+    CREATE_MIGRATIONS_TABLE,
+    migrations,
+    required_version,
+    versions,
+)
 from cloudperf_core.backends import open_store
 from cloudperf_core.catalog import Group
 from cloudperf_core.errors import BackendConfigError, BackendUnavailableError
@@ -36,10 +42,10 @@ def _db_name(url: str) -> str:
 async def test_migrate_creates_every_table_once_and_records_the_version() -> None:
     async with temp_database(migrate=False) as (url, store):
         assert await store.schema_version() == 0
-        assert await store.migrate() == list(range(1, REQUIRED_VERSION + 1))
-        assert await store.schema_version() == REQUIRED_VERSION
+        assert await store.migrate() == versions()
+        assert await store.schema_version() == required_version()
         assert await store.migrate() == []  # second run is a no-op
-        assert await store.schema_version() == REQUIRED_VERSION
+        assert await store.schema_version() == required_version()
         assert {
             "locations",
             "address_ranges",
@@ -63,13 +69,33 @@ async def test_concurrent_migrations_apply_each_version_once() -> None:
             results = await asyncio.gather(store.migrate(), other.migrate())
         finally:
             await other.close()
-        assert sorted(v for r in results for v in r) == list(range(1, REQUIRED_VERSION + 1))
+        assert sorted(v for r in results for v in r) == versions()
+
+
+async def test_a_migration_merged_below_an_applied_one_is_applied_when_it_arrives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = aurora_migrate.migrations()
+    extra = [
+        (v, (f"CREATE TABLE IF NOT EXISTS gap_{v} (x INT)",)) for v in (900, 901)
+    ]  # two branches' migrations, merged in the opposite order of their numbers
+    async with temp_database() as (url, store):
+        monkeypatch.setattr(aurora_migrate, "migrations", lambda: (*real, extra[1]))
+        assert await store.migrate() == [901]
+        monkeypatch.setattr(aurora_migrate, "migrations", lambda: (*real, *extra))
+        # Until 900 is applied too, the store refuses to work on a schema that lacks it.
+        with pytest.raises(BackendConfigError, match="lacks migrations 900"):
+            await store.fetch_windows(StatsQuery())
+        assert await store.migrate() == [900]
+        assert await store.fetch_windows(StatsQuery()) == []
+        assert {"gap_900", "gap_901"} <= await _tables(_db_name(url))
 
 
 async def test_an_unmigrated_database_says_how_to_fix_it() -> None:
     async with temp_database(migrate=False) as (_, store):
         row = WindowAggregate(source="s", target="t", window_start_s=0, window_s=60, sent=1)
-        with pytest.raises(BackendConfigError, match=r"schema version 0 < required \d+") as exc:
+        missing = r"schema version 0 lacks migrations 1\b"
+        with pytest.raises(BackendConfigError, match=missing) as exc:
             await store.ingest([ReportWindows(report_id="r1", windows=[row])])
         assert "cloudperf db migrate --store mysql://" in str(exc.value)
         with pytest.raises(BackendConfigError, match="cloudperf db migrate"):
@@ -136,7 +162,7 @@ async def test_a_server_that_is_down_is_unavailable_not_a_hang() -> None:
 async def test_v1_catalogue_rows_survive_migration_2_and_rerunning_it_is_harmless() -> None:
     """Schema v1 rows (seconds, a probe role, groups without a table of their own) come
     through migration 2 intact; running its statements again changes nothing."""
-    (v1, v1_statements), (v2, v2_statements) = MIGRATIONS[0], MIGRATIONS[1]
+    (v1, v1_statements), (v2, v2_statements) = migrations()[:2]
     assert (v1, v2) == (1, 2)
     async with temp_database(migrate=False) as (_, store):
         conn = await store.database.connect_raw()

@@ -8,7 +8,7 @@ import pytest
 
 from adapters.memory import FakeClock, InMemoryCache, InMemoryMeasurementStore
 from cloudperf_core.caching import CachingMeasurementStore
-from cloudperf_core.errors import BackendUnavailableError
+from cloudperf_core.errors import BackendUnavailableError, InvalidSpecError
 from cloudperf_core.models import ReportWindows, StatsQuery, WindowAggregate
 
 ALL = StatsQuery()
@@ -178,5 +178,5 @@ async def test_an_undecodable_cache_entry_is_treated_as_a_miss(
 
 
 def test_ttl_must_be_positive(inner: InMemoryMeasurementStore) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidSpecError):
         CachingMeasurementStore(inner, InMemoryCache(), ttl_s=0)
