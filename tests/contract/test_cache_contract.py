@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio
+from tests.contract.conftest import BackendTime
 
-EXPIRE_WAIT_S = 2.0  # a 1 s TTL has certainly expired after this
+SHORT_TTL_S = 0.5
+EXPIRE_WAIT_S = 0.8  # a SHORT_TTL_S TTL has certainly expired after this (Redis: PX, in ms)
 
 
 async def test_get_of_a_missing_key_is_none(cache: Any) -> None:
@@ -36,16 +37,18 @@ async def test_incr_counts_from_zero(cache: Any) -> None:
     assert await cache.incr("other", 4) == 4
 
 
-async def test_values_and_counters_expire_after_their_ttl(cache: Any) -> None:
-    await cache.set("short", b"v", ttl_s=1)
+async def test_values_and_counters_expire_after_their_ttl(
+    cache: Any, backend_time: BackendTime
+) -> None:
+    await cache.set("short", b"v", ttl_s=SHORT_TTL_S)
     await cache.set("long", b"v", ttl_s=60)
     await cache.set("forever", b"v")
-    assert await cache.incr("rate", ttl_s=1) == 1
+    assert await cache.incr("rate", ttl_s=SHORT_TTL_S) == 1
     # The TTL is set when the counter is created; later increments do not extend it.
     assert await cache.incr("rate", ttl_s=60) == 2
     assert await cache.get("short") == b"v"
 
-    await anyio.sleep(EXPIRE_WAIT_S)
+    await backend_time.elapse(EXPIRE_WAIT_S)
 
     assert await cache.get("short") is None
     assert await cache.get("long") == b"v"
@@ -53,10 +56,10 @@ async def test_values_and_counters_expire_after_their_ttl(cache: Any) -> None:
     assert await cache.incr("rate", ttl_s=60) == 1
 
 
-async def test_set_without_ttl_clears_an_earlier_ttl(cache: Any) -> None:
-    await cache.set("k", b"1", ttl_s=1)
+async def test_set_without_ttl_clears_an_earlier_ttl(cache: Any, backend_time: BackendTime) -> None:
+    await cache.set("k", b"1", ttl_s=SHORT_TTL_S)
     await cache.set("k", b"2")
 
-    await anyio.sleep(EXPIRE_WAIT_S)
+    await backend_time.elapse(EXPIRE_WAIT_S)
 
     assert await cache.get("k") == b"2"

@@ -1,21 +1,20 @@
 """JobQueue contract: every adapter leases, extends and acknowledges jobs the same way.
 
-Time-dependent cases use short real leases (whole seconds, as SQS visibility requires) and
-real sleeps; they are kept few.
+Time-dependent cases use leases of whole seconds (as SQS visibility requires); time passes
+through ``backend_time``: a fake clock for the in-memory queue, a short real wait for SQS.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-import anyio
 import pytest
 
 from cloudperf_core.errors import NotFoundError
 from cloudperf_core.models import DiscoveryJob, DiscoverySpec, Job, ProbeSpec
+from tests.contract.conftest import BackendTime
 
-LAPSE_WAIT_S = 2.0  # a 1 s lease has certainly lapsed after this
+LAPSE_WAIT_S = 1.5  # a 1 s lease has certainly lapsed after this
 
 
 def job(n: int, source: str = "fra-1") -> Job:
@@ -72,23 +71,27 @@ async def test_a_leased_job_is_invisible_to_a_second_lease(job_queue: Any) -> No
     assert await job_queue.lease(10, 30) == []
 
 
-async def test_lease_expiry_is_lease_seconds_from_now(job_queue: Any) -> None:
+async def test_lease_expiry_is_lease_seconds_from_now(
+    job_queue: Any, backend_time: BackendTime
+) -> None:
     await job_queue.issue([job(1)])
-    before_ms = time.time() * 1000
+    before_ms = backend_time.now_ms()
     (held,) = await job_queue.lease(1, 30)
-    after_ms = time.time() * 1000
+    after_ms = backend_time.now_ms()
     # Generous bounds: a worker uses this to decide when to extend, so seconds matter.
     assert before_ms + 25_000 <= held.lease_expires_at_ms <= after_ms + 35_000
 
 
-async def test_a_lapsed_lease_returns_the_job_and_voids_the_old_lease(job_queue: Any) -> None:
+async def test_a_lapsed_lease_returns_the_job_and_voids_the_old_lease(
+    job_queue: Any, backend_time: BackendTime
+) -> None:
     await job_queue.issue([job(1), job(2)])
     leased = await lease_all(job_queue, 1, 2)
     assert len(leased) == 2
     kept, lapsing = sorted(leased, key=lambda lj: lj.job.job_id)
     await job_queue.extend(kept.lease_id, 30)
 
-    await anyio.sleep(LAPSE_WAIT_S)
+    await backend_time.elapse(LAPSE_WAIT_S)
 
     again = await job_queue.lease(10, 30)
     assert [(lj.job, lj.deliveries) for lj in again] == [(lapsing.job, 2)]

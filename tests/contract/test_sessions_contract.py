@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import anyio
 import pytest
 
 from cloudperf_core.errors import InvalidSpecError
 from cloudperf_core.models import Session
+from tests.contract.conftest import BackendTime
 
-EXPIRE_WAIT_S = 2.0  # a 1 s session has certainly expired after this
+SHORT_TTL_S = 0.5
+EXPIRE_WAIT_S = 0.8  # a SHORT_TTL_S session has certainly expired after this
 
 
 def _hash(token: str) -> str:
@@ -56,12 +57,12 @@ async def test_create_again_replaces_the_session(sessions: Any) -> None:
     assert found.expires_at_ms - found.created_at_ms == 120_000
 
 
-async def test_session_expires_after_its_ttl(sessions: Any) -> None:
-    await sessions.create(_hash("short"), "alice", "admin", ttl_s=1)
+async def test_session_expires_after_its_ttl(sessions: Any, backend_time: BackendTime) -> None:
+    await sessions.create(_hash("short"), "alice", "admin", ttl_s=SHORT_TTL_S)
     await sessions.create(_hash("long"), "bob", "admin", ttl_s=60)
     assert await sessions.get(_hash("short")) is not None
 
-    await anyio.sleep(EXPIRE_WAIT_S)
+    await backend_time.elapse(EXPIRE_WAIT_S)
 
     assert await sessions.get(_hash("short")) is None
     assert await sessions.get(_hash("long")) is not None

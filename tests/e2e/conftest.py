@@ -1,8 +1,9 @@
 """End-to-end fixtures: namespace test hosts and the ``cloudperf`` CLI run as a user runs it.
 
-Every test under ``tests/e2e`` is marked ``e2e``. The tests are skipped (with the reason) only
-where test namespaces cannot exist: not root, or no ``ip netns``. Set ``CLOUDPERF_REQUIRE_E2E=1``
-to turn that skip into a failure (CI, where they must run).
+Every test under ``tests/e2e`` is marked ``e2e`` (by ``tests/conftest.py``). The tests are
+skipped (with the reason) only where test namespaces cannot exist: not root, or no
+``ip netns``. Set ``CLOUDPERF_REQUIRE_E2E=1`` to turn that skip into a failure (CI, where they
+must run).
 """
 
 from __future__ import annotations
@@ -24,13 +25,6 @@ from cloudperf_core.bootstrap import Config
 from tests.support.testhosts import TestNetwork, unavailable_reason
 
 _CLI_TIMEOUT_S = 120
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(item.path).parents:
-            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session")

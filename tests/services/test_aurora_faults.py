@@ -15,8 +15,6 @@ from cloudperf_core.service import ingest_reports
 from tests.contract.makers.aurora import MYSQL_HOST, MYSQL_PORT, temp_database
 from tests.support.mysql_spy import before_commit
 
-pytestmark = pytest.mark.services
-
 N_REPORTS = 200
 N_TARGETS = 50
 

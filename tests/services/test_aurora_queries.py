@@ -16,8 +16,6 @@ from cloudperf_core.windows.aggregate import summarize
 from tests.contract.makers.aurora import temp_database
 from tests.support.mysql_spy import record_statements
 
-pytestmark = pytest.mark.services
-
 T0_S = 1_700_006_400  # a day boundary
 
 

@@ -22,8 +22,6 @@ from cloudperf_core.models import ReportWindows, StatsQuery, WindowAggregate
 from cloudperf_core.ports import Migratable
 from tests.contract.makers.aurora import MYSQL_HOST, MYSQL_PORT, temp_database
 
-pytestmark = pytest.mark.services
-
 
 async def _tables(url_db: str) -> set[str]:
     conn = await asyncmy.connect(host=MYSQL_HOST, port=MYSQL_PORT, user="root", database=url_db)

@@ -22,8 +22,6 @@ from cloudperf_core.bootstrap import Config, Services
 from cloudperf_core.errors import BackendConfigError, BackendUnavailableError
 from tests.contract.makers.redis import delete_prefix, fresh_prefix, redis_url
 
-pytestmark = pytest.mark.services
-
 NO_HANG_S = 30  # a guard only: every failing call below ends on its own far sooner
 FAST = "timeout_s=0.3&retries=2"
 PASSWORD = "hunter2-s3cret"

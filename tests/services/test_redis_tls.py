@@ -16,8 +16,6 @@ from cloudperf_core.errors import BackendConfigError, BackendUnavailableError
 from tests.contract.makers.redis import delete_prefix, fresh_prefix
 from tests.support.certs import self_signed
 
-pytestmark = pytest.mark.services
-
 NO_HANG_S = 30  # a guard only
 
 

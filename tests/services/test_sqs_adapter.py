@@ -21,8 +21,6 @@ from cloudperf_core.models import Job, ProbeSpec
 from tests.contract.makers.sqs import sqs_queues
 from tests.support.moto import moto_endpoint, unique_name
 
-pytestmark = pytest.mark.services
-
 
 def sqs_url(name: str, **options: Any) -> str:
     query = "&".join(f"{k}={v}" for k, v in ({"endpoint_url": moto_endpoint()} | options).items())

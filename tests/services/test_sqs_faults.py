@@ -25,8 +25,6 @@ from cloudperf_core.service import (
 )
 from tests.contract.makers.sqs import MAX_RECEIVES, sqs_queues
 
-pytestmark = pytest.mark.services
-
 NO_HANG_S = 60  # a guard only: a failing call must end on its own, far sooner than this
 
 

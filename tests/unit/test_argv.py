@@ -170,17 +170,20 @@ def test_empty_target_list_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    ("field", "value"),
+    ("field", "value", "flag"),
     [
-        ("count", 10_000),
-        ("size_bytes", 0),
-        ("period_ms", 3_600_000),
-        ("timeout_ms", 3_600_000),
-        ("interval_ms", 60_000),
+        ("count", 10_000, "-C"),
+        ("size_bytes", 0, "-b"),
+        ("period_ms", 3_600_000, "-p"),
+        ("timeout_ms", 3_600_000, "-t"),
+        ("interval_ms", 60_000, "-i"),
     ],
 )
-def test_boundary_values_are_accepted(field: str, value: int) -> None:
-    validate_probe_spec(ProbeSpec(targets=("127.0.0.1",), **{field: value}))  # type: ignore[arg-type]
+def test_boundary_values_are_accepted(field: str, value: int, flag: str) -> None:
+    spec = ProbeSpec(targets=("127.0.0.1",), **{field: value})  # type: ignore[arg-type]
+    assert getattr(validate_probe_spec(spec), field) == value
+    argv = build_probe_argv(spec)
+    assert argv[argv.index(flag) + 1] == str(value)
 
 
 @pytest.mark.parametrize(

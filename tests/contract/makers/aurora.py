@@ -74,6 +74,6 @@ async def _store_and_catalog(ctx: MakerContext) -> AsyncIterator[Any]:
         yield await services.store(), await services.catalog()
 
 
-STORES = [Maker("mysql", make)]
-CATALOGS = [Maker("mysql", _catalog)]
-STORES_WITH_CATALOG = [Maker("mysql", _store_and_catalog)]
+STORES = [Maker("mysql", make, needs_service=True)]
+CATALOGS = [Maker("mysql", _catalog, needs_service=True)]
+STORES_WITH_CATALOG = [Maker("mysql", _store_and_catalog, needs_service=True)]

@@ -30,7 +30,7 @@ async def _store(ctx: MakerContext) -> AsyncIterator[Any]:
 
 @asynccontextmanager
 async def _jobs(ctx: MakerContext) -> AsyncIterator[Any]:
-    backend = InMemoryJobQueue()
+    backend = InMemoryJobQueue(clock=ctx.clock)
     try:
         yield backend
     finally:
@@ -39,7 +39,7 @@ async def _jobs(ctx: MakerContext) -> AsyncIterator[Any]:
 
 @asynccontextmanager
 async def _reports(ctx: MakerContext) -> AsyncIterator[Any]:
-    backend = InMemoryReportQueue(max_receives=MAX_RECEIVES)
+    backend = InMemoryReportQueue(clock=ctx.clock, max_receives=MAX_RECEIVES)
     try:
         yield backend
     finally:
@@ -48,7 +48,7 @@ async def _reports(ctx: MakerContext) -> AsyncIterator[Any]:
 
 @asynccontextmanager
 async def _cache(ctx: MakerContext) -> AsyncIterator[Any]:
-    backend = InMemoryCache()
+    backend = InMemoryCache(clock=ctx.clock)
     try:
         yield backend
     finally:
@@ -72,6 +72,6 @@ async def _store_and_catalog(ctx: MakerContext) -> AsyncIterator[Any]:
 STORES = [Maker("memory", _store)]
 CATALOGS = [Maker("memory", _catalog)]
 STORES_WITH_CATALOG = [Maker("memory", _store_and_catalog)]
-JOB_QUEUES = [Maker("memory", _jobs)]
-REPORT_QUEUES = [Maker("memory", _reports)]
-CACHES = [Maker("memory", _cache)]
+JOB_QUEUES = [Maker("memory", _jobs, fake_clock=True)]
+REPORT_QUEUES = [Maker("memory", _reports, fake_clock=True)]
+CACHES = [Maker("memory", _cache, fake_clock=True)]

@@ -18,17 +18,17 @@ from tests.contract.makers import Maker, MakerContext
 COUNTER_HORIZON_S = 600
 
 
-def _maker(factory: Callable[[], Any]) -> Maker:
+def _maker(factory: Callable[[MakerContext], Any]) -> Maker:
     @asynccontextmanager
     async def make(ctx: MakerContext) -> AsyncIterator[Any]:
-        backend = factory()
+        backend = factory(ctx)
         yield backend
         await backend.close()
 
-    return Maker("memory", make)
+    return Maker("memory", make, fake_clock=True)
 
 
-SESSIONS = [_maker(InMemorySessionStore)]
-LIVENESS = [_maker(InMemoryLivenessTracker)]
-COUNTERS = [_maker(lambda: InMemoryRateCounters(horizon_s=COUNTER_HORIZON_S))]
-CURSORS = [_maker(InMemoryRotationCursors)]
+SESSIONS = [_maker(lambda ctx: InMemorySessionStore(clock=ctx.clock))]
+LIVENESS = [_maker(lambda ctx: InMemoryLivenessTracker())]
+COUNTERS = [_maker(lambda ctx: InMemoryRateCounters(horizon_s=COUNTER_HORIZON_S, clock=ctx.clock))]
+CURSORS = [_maker(lambda ctx: InMemoryRotationCursors())]

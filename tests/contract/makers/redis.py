@@ -63,7 +63,7 @@ def _port(name: PortName) -> Maker:
             yield await services.port(name)
 
     maker: Callable[[MakerContext], AbstractAsyncContextManager[Any]] = make
-    return Maker("redis", maker)
+    return Maker("redis", maker, needs_service=True)
 
 
 CACHES = [_port("cache")]

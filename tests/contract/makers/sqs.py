@@ -69,5 +69,5 @@ def _reports(ctx: MakerContext) -> Any:
     return sqs_queues("reports")
 
 
-JOB_QUEUES = [Maker("sqs", _jobs)]
-REPORT_QUEUES = [Maker("sqs", _reports)]
+JOB_QUEUES = [Maker("sqs", _jobs, needs_service=True)]
+REPORT_QUEUES = [Maker("sqs", _reports, needs_service=True)]
