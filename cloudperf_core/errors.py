@@ -56,6 +56,14 @@ class ReportRejectedError(CloudperfError):
         super().__init__(reason)
 
 
+class StoreLimitError(ReportRejectedError):
+    """A report would push a stored window past what every store can hold (see ``limits``)."""
+
+
+class MessageDecodeError(CloudperfError):
+    """A queue message's body is not in the encoding its attributes announce."""
+
+
 class BackendError(CloudperfError):
     """A storage, queue or cache backend failed in a way a retry will not fix."""
 

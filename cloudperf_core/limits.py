@@ -16,13 +16,39 @@ Why these numbers:
   1.5^r).
 - A reply later than the longest timeout cannot be real: ``MAX_RTT_US`` bounds every RTT.
 - Window lengths are ``INT UNSIGNED`` in the MySQL schema; a day is the longest rollup.
+
+What every store can hold (ingest validates against it before anything is written, and
+every window merge checks its sums against it):
+
+Every store keeps a window's counts and integer sums in 64-bit integers (Aurora ``BIGINT``,
+some ``UNSIGNED``; SQLite ``INTEGER`` is signed), the sum of squares in a 64-bit float, and
+RTTs in integer microseconds. So:
+
+- a report's numbers are refused one by one (:func:`cloudperf_core.reports.validate_report`)
+  unless they are in these ranges: at most ``MAX_COUNT`` probes per target (the argv
+  builder's own limit), RTTs and fping's summaries ``0 .. MAX_RTT_US``, at most
+  ``MAX_DUPLICATES`` duplicate replies per target;
+- within those caps one report adds at most ``MAX_COUNT * MAX_RTT_US`` (3.6e13) to a window's
+  RTT and jitter sums, so more than 250,000 such reports would have to land in ONE window
+  (source, target, window) before a sum could pass ``INT64_MAX``: far beyond any real rate,
+  even in a one-day roll-up;
+- and should it ever happen, :func:`check_window` refuses the merged row with
+  :class:`StoreLimitError` instead of letting a driver overflow: the ingest use-cases then
+  isolate the report(s) that tip the window over, which fail alone.
 """
 
 from __future__ import annotations
 
+import math
 from functools import cache
+from typing import TYPE_CHECKING
 
 import msgspec
+
+from cloudperf_core.errors import InvalidSpecError, StoreLimitError
+
+if TYPE_CHECKING:  # models import this module for their bounds
+    from cloudperf_core.models import WindowAggregate
 
 MAX_COUNT = 10_000
 MAX_PERIOD_MS = 3_600_000  # 1 h between probes to one target
@@ -55,4 +81,31 @@ def field_bounds(struct: type[msgspec.Struct], name: str) -> tuple[int | None, i
             if isinstance(kind, msgspec.inspect.IntType):
                 return kind.ge, kind.le
             return None, None
-    raise KeyError(name)
+    raise InvalidSpecError(f"{struct.__name__} has no field {name!r}")
+
+
+# --- what every store can hold ------------------------------------------------------------
+
+INT64_MAX = 2**63 - 1
+MAX_DUPLICATES = 1_000_000  # per target and report: 100 per probe at the largest count
+# Start times a report may have: not before 2020-01-01T00:00:00Z, and no more than five
+# minutes ahead of the ingesting clock (clock skew between a probe and the worker).
+EARLIEST_START_MS = 1_577_836_800_000
+MAX_FUTURE_MS = 5 * 60_000
+
+
+def check_window(row: WindowAggregate) -> None:
+    """Raise :class:`StoreLimitError` unless every number of ``row`` fits every store."""
+    if not (
+        0 <= row.sent <= INT64_MAX
+        and 0 <= row.received <= INT64_MAX
+        and 0 <= row.duplicates <= INT64_MAX
+        and 0 <= row.jitter_pairs <= INT64_MAX
+        and -INT64_MAX <= row.rtt_sum_us <= INT64_MAX
+        and -INT64_MAX <= row.jitter_sum_us <= INT64_MAX
+        and math.isfinite(row.rtt_sumsq_us2)
+    ):
+        raise StoreLimitError(
+            f"window ({row.source!r}, {row.target!r}, {row.window_start_s}, {row.window_s}s) "
+            "would hold counts or sums beyond what a store can keep (64-bit)"
+        )

@@ -298,10 +298,16 @@ class GroupStats(msgspec.Struct, kw_only=True):
 
 
 class ReportWindows(msgspec.Struct, kw_only=True):
-    """The window rows one report contributes; the store writes them once per report id."""
+    """The window rows one report contributes; the store writes them once per report id.
+
+    ``digest`` fingerprints the report's content (``reports.report_digest``); the store keeps
+    it with the id to tell a resent report (same digest) from a reused id (another digest).
+    ``b""`` means unknown: such a report is never called a conflict.
+    """
 
     report_id: str
     windows: list[WindowAggregate]
+    digest: bytes = b""
 
 
 class ReceivedMessage(msgspec.Struct, frozen=True, kw_only=True):
@@ -323,10 +329,13 @@ class ProcessResult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class IngestOutcome(msgspec.Struct, kw_only=True):
-    """Which report ids a store wrote now and which it had already ingested."""
+    """Which report ids a store wrote now, which it had already ingested (with the same
+    content, or content it cannot compare), and which it had ingested with other content
+    (``conflicts``: not written)."""
 
     ingested: list[str] = msgspec.field(default_factory=list)
     duplicates: list[str] = msgspec.field(default_factory=list)
+    conflicts: list[str] = msgspec.field(default_factory=list)
 
 
 # --- sessions -----------------------------------------------------------------------------

@@ -44,9 +44,12 @@ class MeasurementStore(Protocol):
         """Write the windows of every report whose id was not ingested before.
 
         All-or-nothing for the batch: either every new report's windows are merged into their
-        (source, target, window) rows and its id recorded, or nothing is. Report ids already
-        ingested (earlier, or earlier in this same batch) are skipped and listed as duplicates.
-        Merging adds counts and merges sketches; it never averages percentiles.
+        (source, target, window) rows and its id recorded with its digest, or nothing is.
+        Report ids already ingested (earlier, or earlier in this same batch) are skipped:
+        listed as ``duplicates`` when the digests match (or either is unknown, ``b""``), as
+        ``conflicts`` when they differ. Merging adds counts and merges sketches; it never
+        averages percentiles. A row whose counts or sums would pass what the store holds
+        raises StoreLimitError (nothing written); driver errors leave as CloudperfError.
         """
         ...
 

@@ -1,28 +1,29 @@
-"""Use-cases: measure, ingest reports, drain the report queue, query merged stats by place,
-retag windows after a catalogue import.
+"""Use-cases: measure, ingest reports (directly, from the report queue, or as SQS records pushed
+to a Lambda), query merged stats by place, retag windows after a catalogue import.
 
 They await ports only (store, catalogue, queue, runner, clock) and hold no state of their own,
 so the CLI, the Lambda entrypoints and tests wire them to whichever adapters they like.
+Reports are encoded, decoded and validated in :mod:`cloudperf_core.reports`, batches of queued
+reports settled message by message in :mod:`cloudperf_core.batches` (both re-exported here).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-import re
-import uuid
-from collections.abc import Callable, Sequence
-from typing import Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
-import msgspec
-
-from cloudperf_core.catalog import MAX_PAGE, LocationFilter, Probe
-from cloudperf_core.errors import (
-    BackendUnavailableError,
-    CloudperfError,
-    InvalidSpecError,
-    ReportRejectedError,
+from cloudperf_core.batches import (
+    BatchResult,
+    Tagger,
+    ingest_bodies,
+    report_windows,
+    sqs_record_bodies,
 )
-from cloudperf_core.limits import MAX_RTT_US
+from cloudperf_core.catalog import MAX_PAGE, LocationFilter, Probe
+from cloudperf_core.clock import SystemClock
+from cloudperf_core.errors import BackendUnavailableError, InvalidSpecError
 from cloudperf_core.models import (
     GroupBy,
     Grouping,
@@ -37,19 +38,39 @@ from cloudperf_core.models import (
     WindowAggregate,
 )
 from cloudperf_core.ports import Catalog, Clock, MeasurementStore, Places, ReportQueue
-from cloudperf_core.windows import aggregate, group
+from cloudperf_core.reports import (
+    MAX_REPORT_ID_LEN,
+    decode_report,
+    encode_report,
+    new_report_id,
+    split_report,
+    validate_report,
+)
+from cloudperf_core.windows import group
+
+__all__ = [
+    "DEFAULT_WINDOW_S",
+    "MAX_REPORT_ID_LEN",
+    "BatchResult",
+    "Runner",
+    "all_probes",
+    "decode_report",
+    "encode_report",
+    "ingest_reports",
+    "ingest_sqs_records",
+    "measure",
+    "new_report_id",
+    "process_report_batch",
+    "query_stats",
+    "retag",
+    "split_report",
+    "tag_windows",
+    "validate_report",
+]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_WINDOW_S = 60
-MAX_REPORT_ID_LEN = 128
-# Report ids travel in URLs, logs and SQL keys: keep them to a boring charset.
-_REPORT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
-# A sane upper bound for one RTT (the longest timeout): anything above is a corrupted report.
-_MAX_RTT_US = MAX_RTT_US
-
-_report_decoder = msgspec.json.Decoder(MeasurementReport)
-_report_encoder = msgspec.json.Encoder()
 
 
 class Runner(Protocol):
@@ -58,106 +79,6 @@ class Runner(Protocol):
     async def measure(
         self, spec: ProbeSpec, *, on_progress: Callable[[int, int], None] | None = None
     ) -> list[TargetResult]: ...
-
-
-class BatchResult(msgspec.Struct, kw_only=True):
-    """What one pass over the report queue did, message by message."""
-
-    received: int = 0
-    ingested: list[str] = msgspec.field(default_factory=list)
-    duplicates: list[str] = msgspec.field(default_factory=list)
-    failed: dict[str, str] = msgspec.field(default_factory=dict)  # message_id -> reason
-
-
-# --- reports ------------------------------------------------------------------------------
-
-
-def new_report_id() -> str:
-    return uuid.uuid4().hex
-
-
-def encode_report(report: MeasurementReport) -> bytes:
-    return _report_encoder.encode(report)
-
-
-def decode_report(body: bytes | str) -> MeasurementReport:
-    """Decode and validate one report; any problem is a ReportRejectedError with the reason."""
-    try:
-        report = _report_decoder.decode(body)
-    except msgspec.DecodeError as exc:
-        raise ReportRejectedError(f"malformed report: {exc}") from exc
-    validate_report(report)
-    return report
-
-
-def validate_report(report: MeasurementReport) -> None:
-    """Reject reports whose numbers cannot be true; the reason is safe to send back (4xx)."""
-    rid = report.report_id
-    if not rid or len(rid) > MAX_REPORT_ID_LEN or not _REPORT_ID_RE.match(rid):
-        raise ReportRejectedError(
-            f"report_id must be 1..{MAX_REPORT_ID_LEN} characters of [A-Za-z0-9._:-]"
-        )
-    if not report.source or len(report.source) > 255:
-        raise ReportRejectedError("source must be a non-empty name of at most 255 characters")
-    if report.started_at_ms < 0:
-        raise ReportRejectedError("started_at_ms must not be negative")
-    for result in report.results:
-        _validate_result(result)
-
-
-def _validate_result(r: TargetResult) -> None:
-    where = f"target {r.target!r}"
-    if not r.target or len(r.target) > 255:
-        raise ReportRejectedError("target must be a non-empty name of at most 255 characters")
-    if r.duplicates < 0:
-        raise ReportRejectedError(f"{where}: duplicates must not be negative")
-    if r.sent is None:
-        if r.received is not None or r.rtts_us:
-            raise ReportRejectedError(f"{where}: received or rtts without sent")
-        return
-    if r.sent < 0 or r.received is None or r.received < 0:
-        raise ReportRejectedError(f"{where}: sent and received must be non-negative counts")
-    if r.received > r.sent:
-        raise ReportRejectedError(
-            f"{where}: received {r.received} > sent {r.sent} (duplicates are not receptions)"
-        )
-    if r.rtts_us is not None:
-        if len(r.rtts_us) != r.sent:
-            raise ReportRejectedError(f"{where}: {len(r.rtts_us)} rtts for {r.sent} probes sent")
-        got = [v for v in r.rtts_us if v is not None]
-        if len(got) != r.received:
-            raise ReportRejectedError(
-                f"{where}: {len(got)} rtts present but received is {r.received}"
-            )
-        if got and (min(got) < 0 or max(got) > _MAX_RTT_US):
-            raise ReportRejectedError(f"{where}: rtt out of range 0..{_MAX_RTT_US} us")
-
-
-def split_report(report: MeasurementReport, max_bytes: int) -> list[MeasurementReport]:
-    """Split a report by targets so each encoded part fits ``max_bytes``.
-
-    Part ids derive from the report id and the split, so re-sending the same report yields
-    the same parts and ingest stays idempotent. A single target too large to fit is refused.
-    """
-    if len(encode_report(report)) <= max_bytes:
-        return [report]
-    parts = 2
-    n = len(report.results)
-    while parts <= n:
-        size = -(-n // parts)
-        chunks = [report.results[i : i + size] for i in range(0, n, size)]
-        out = [
-            msgspec.structs.replace(
-                report, report_id=f"{report.report_id}.{i + 1}of{len(chunks)}", results=chunk
-            )
-            for i, chunk in enumerate(chunks)
-        ]
-        if all(len(encode_report(p)) <= max_bytes for p in out):
-            return out
-        parts *= 2
-    raise ReportRejectedError(
-        f"report {report.report_id}: one target's results exceed {max_bytes} bytes"
-    )
 
 
 # --- use-cases ----------------------------------------------------------------------------
@@ -192,15 +113,19 @@ async def ingest_reports(
     *,
     window_s: int = DEFAULT_WINDOW_S,
     catalog: Places | None = None,
+    clock: Clock | None = None,
 ) -> IngestOutcome:
-    """Validate reports and write their window aggregates, idempotently by report id.
+    """Validate every report, then write their window aggregates, idempotently by report id.
 
-    With a ``catalog``, each window is tagged with its target's location (one batched
+    All or nothing: the first invalid report raises ReportRejectedError before anything is
+    written. A report id stored before with other content comes back in ``conflicts``. With a
+    ``catalog``, each window is tagged with its target's location (one batched
     ``locate_many``), so queries can group it by place at once.
     """
+    now_ms = (clock or SystemClock()).now_ms()
     for report in reports:
-        validate_report(report)
-    batch = aggregate.windows_for_reports(reports, window_s)
+        validate_report(report, now_ms=now_ms)
+    batch = report_windows(reports, window_s)
     if catalog is not None:
         await tag_windows(catalog, batch)
     return await store.ingest(batch)
@@ -245,46 +170,73 @@ async def process_report_batch(
     visibility_s: float = 30,
     window_s: int = DEFAULT_WINDOW_S,
     catalog: Places | None = None,
+    clock: Clock | None = None,
 ) -> BatchResult:
-    """Take one batch off the report queue, ingest it, ack what is stored, release the rest.
+    """Take one batch off the report queue (``cloudperf serve``'s worker pulls), ingest it,
+    ack what is stored (or was before), release the rest.
 
-    A message that does not decode or validate is released so the queue's redrive policy
-    moves it to the dead-letter queue; nothing is acknowledged before it is stored, so a crash
-    anywhere here means redelivery, which the store's report-id check makes harmless.
+    A message that does not decode, validate or store on its own is released, so the queue's
+    redrive policy moves it to the dead-letter queue; nothing is acknowledged before it is
+    stored, so a crash anywhere here means redelivery, which the report-id check makes
+    harmless. A transient store failure releases every message and re-raises.
     """
     messages = await queue.receive(max_messages, visibility_s)
-    result = BatchResult(received=len(messages))
-    good: list[tuple[str, MeasurementReport]] = []
-    bad: list[str] = []
-    for msg in messages:
-        try:
-            good.append((msg.receipt, decode_report(msg.body)))
-        except ReportRejectedError as exc:
-            log.warning("rejecting message %s: %s", msg.message_id, exc.reason)
-            result.failed[msg.message_id] = exc.reason
-            bad.append(msg.receipt)
-    if good:
-        try:
-            outcome = await ingest_reports(
-                store, [r for _, r in good], window_s=window_s, catalog=catalog
-            )
-        except CloudperfError as exc:
-            # Leave them for redelivery; the store wrote all or nothing.
-            log.warning("ingest of %d reports failed: %s", len(good), exc)
-            await queue.release([receipt for receipt, _ in good])
-            for msg in messages:
-                result.failed.setdefault(msg.message_id, str(exc))
-            if bad:
-                await queue.release(bad)
-            if isinstance(exc, BackendUnavailableError):
-                raise
-            return result
-        result.ingested = outcome.ingested
-        result.duplicates = outcome.duplicates
-        await queue.ack([receipt for receipt, _ in good])
-    if bad:
-        await queue.release(bad)
+    try:
+        result = await ingest_bodies(
+            store,
+            [(m.message_id, m.body) for m in messages],
+            window_s=window_s,
+            now_ms=(clock or SystemClock()).now_ms(),
+            tag=_tagger(catalog),
+        )
+    except BackendUnavailableError:
+        await queue.release([m.receipt for m in messages])
+        raise
+    failed = [m.receipt for m in messages if m.message_id in result.failed]
+    stored = [m.receipt for m in messages if m.message_id not in result.failed]
+    if stored:
+        await queue.ack(stored)
+    if failed:
+        await queue.release(failed)
     return result
+
+
+async def ingest_sqs_records(
+    store: MeasurementStore,
+    records: Sequence[Mapping[str, Any]],
+    *,
+    window_s: int = DEFAULT_WINDOW_S,
+    catalog: Places | None = None,
+    clock: Clock | None = None,
+) -> BatchResult:
+    """Ingest the SQS records a Lambda was triggered with (``event["Records"]``).
+
+    Bodies are decoded with the SQS adapter's rule (:mod:`cloudperf_core.bodies`: base64 when
+    the ``cloudperf-encoding`` attribute says so). Every record that decodes and validates is
+    ingested in one store transaction; ``failed_message_ids`` (``batch_item_failures()``)
+    names the records Lambda must deliver again: those that did not decode, validate or store
+    on their own, or every record when the store failed transiently.
+    """
+    messages, failed = sqs_record_bodies(records)
+    try:
+        result = await ingest_bodies(
+            store,
+            messages,
+            window_s=window_s,
+            now_ms=(clock or SystemClock()).now_ms(),
+            tag=_tagger(catalog),
+        )
+    except BackendUnavailableError as exc:
+        log.warning("store unavailable, failing all %d records: %s", len(records), exc)
+        ids = [m for m, _ in messages] + list(failed)
+        return BatchResult(received=len(records), failed=dict.fromkeys(ids, str(exc)))
+    result.received = len(records)
+    result.failed.update(failed)
+    return result
+
+
+def _tagger(catalog: Places | None) -> Tagger | None:
+    return None if catalog is None else functools.partial(tag_windows, catalog)
 
 
 async def query_stats(

@@ -41,8 +41,10 @@ KEY_COLUMNS = "(source, target, window_start_s, window_s)"
 
 # --- ingest ----------------------------------------------------------------------------------
 
-SELECT_INGESTED_IDS = "SELECT report_id FROM ingested_reports WHERE report_id IN ({}) FOR UPDATE"
-INSERT_INGESTED_IDS = "INSERT INTO ingested_reports (report_id, ingested_at_s) VALUES {}"
+SELECT_INGESTED_IDS = (
+    "SELECT report_id, digest FROM ingested_reports WHERE report_id IN ({}) FOR UPDATE"
+)
+INSERT_INGESTED_IDS = "INSERT INTO ingested_reports (report_id, ingested_at_s, digest) VALUES {}"
 SELECT_WINDOWS_FOR_UPDATE = (
     f"SELECT {WINDOW_COLUMNS} FROM measurements"  # noqa: S608 - constant columns, no values
     " WHERE window_start_s BETWEEN %s AND %s AND window_s IN ({}) AND source IN ({})"

@@ -45,6 +45,7 @@ from cloudperf_core.models import (
     WindowAggregate,
     WindowKey,
 )
+from cloudperf_core.reports import digests_conflict
 from cloudperf_core.windows.aggregate import combine_all, window_key
 
 __all__ = ["AuroraCatalog", "AuroraMeasurementStore", "open_backend"]
@@ -94,26 +95,29 @@ class AuroraMeasurementStore:
 
     async def _ingest_tx(self, cur: Tx, batch: Sequence[ReportWindows]) -> IngestOutcome:
         ids = list(dict.fromkeys(r.report_id for r in batch))
-        known: set[str] = set()
+        known: dict[str, bytes] = {}
         for chunk in chunks(ids, MAX_IDS_PER_STATEMENT):
             await cur.execute(sql.in_list(sql.SELECT_INGESTED_IDS, len(chunk)), list(chunk))
-            known.update(r[0] for r in await cur.fetchall())
+            known.update((r[0], bytes(r[1] or b"")) for r in await cur.fetchall())
         outcome = IngestOutcome()
         fresh: list[ReportWindows] = []
-        seen: set[str] = set()
         for report in batch:
-            if report.report_id in known or report.report_id in seen:
-                outcome.duplicates.append(report.report_id)
+            rid = report.report_id
+            if rid in known:
+                conflict = digests_conflict(known[rid], report.digest)
+                (outcome.conflicts if conflict else outcome.duplicates).append(rid)
             else:
-                seen.add(report.report_id)
-                outcome.ingested.append(report.report_id)
+                known[rid] = report.digest
+                outcome.ingested.append(rid)
                 fresh.append(report)
         if not fresh:
             return outcome
         now_s = int(time.time())
-        for chunk in chunks(outcome.ingested, MAX_IDS_PER_STATEMENT):
-            stmt = sql.values_rows(sql.INSERT_INGESTED_IDS, len(chunk), 2)
-            await cur.execute(stmt, [v for rid in chunk for v in (rid, now_s)])
+        for part in chunks(fresh, MAX_IDS_PER_STATEMENT):
+            stmt = sql.values_rows(sql.INSERT_INGESTED_IDS, len(part), 3)
+            await cur.execute(
+                stmt, [v for r in part for v in (r.report_id, now_s, r.digest or None)]
+            )
 
         pending: dict[WindowKey, list[WindowAggregate]] = {}
         for report in fresh:

@@ -35,6 +35,7 @@ from cloudperf_core.models import (
     WindowKey,
 )
 from cloudperf_core.ports import Clock
+from cloudperf_core.reports import digests_conflict
 from cloudperf_core.windows.aggregate import combine_all, window_key
 
 __all__ = [
@@ -90,25 +91,28 @@ class InMemoryMeasurementStore:
 
     def __init__(self) -> None:
         self._rows: dict[WindowKey, WindowAggregate] = {}
-        self._ingested: set[str] = set()
+        self._digests: dict[str, bytes] = {}  # every ingested report id -> its digest
 
     async def ingest(self, batch: Sequence[ReportWindows]) -> IngestOutcome:
         await anyio.lowlevel.checkpoint()
         outcome = IngestOutcome()
-        new_ids: set[str] = set()
+        new_ids: dict[str, bytes] = {}
         pending: dict[WindowKey, list[WindowAggregate]] = {}
         for report in batch:
-            if report.report_id in self._ingested or report.report_id in new_ids:
-                outcome.duplicates.append(report.report_id)
+            rid = report.report_id
+            known = self._digests.get(rid, new_ids.get(rid))
+            if known is not None:
+                conflict = digests_conflict(known, report.digest)
+                (outcome.conflicts if conflict else outcome.duplicates).append(rid)
                 continue
-            new_ids.add(report.report_id)
-            outcome.ingested.append(report.report_id)
+            new_ids[rid] = report.digest
+            outcome.ingested.append(rid)
             for window in report.windows:
                 pending.setdefault(window_key(window), []).append(window)
         staged = combine_all(pending, self._rows)
         # Everything above may raise; only now is the batch applied, so it is all or nothing.
         self._rows.update(staged)
-        self._ingested.update(new_ids)
+        self._digests.update(new_ids)
         return outcome
 
     async def fetch_windows(self, query: StatsQuery) -> list[WindowAggregate]:

@@ -117,8 +117,15 @@ class SqliteDatabase:
                     raise BackendError(f"sqlite store {self.path} is closed")
                 try:
                     return fn(self._conn)
+                except CloudperfError:
+                    raise
                 except sqlite3.Error as exc:
                     raise _map_error(exc, doing) from exc
+                except (OverflowError, ValueError, TypeError) as exc:
+                    # A value sqlite3 cannot bind (an integer past 64 bits, a string that is
+                    # not UTF-8): the same statement fails again, so no retry.
+                    detail = f"sqlite store refused a value while {doing}: {exc}"
+                    raise BackendError(detail) from exc
 
         # Not abandoned on cancellation: a transaction always finishes or rolls back first.
         return await anyio.to_thread.run_sync(call, limiter=self._limiter)

@@ -104,6 +104,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         )""",
         "CREATE TABLE settings (setting_key TEXT PRIMARY KEY, body BLOB NOT NULL)",
     ),
+    # A digest of each report's content: a reused report id with other content is a conflict.
+    3: ("ALTER TABLE ingested_reports ADD COLUMN digest BLOB",),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 # PRAGMA takes no parameters: one constant statement per version of our own.

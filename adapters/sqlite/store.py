@@ -27,6 +27,7 @@ from cloudperf_core.models import (
     WindowAggregate,
     WindowKey,
 )
+from cloudperf_core.reports import digests_conflict
 from cloudperf_core.windows.aggregate import combine_all, window_key
 
 __all__ = ["SqliteMeasurementStore"]
@@ -40,8 +41,8 @@ SELECT_WINDOW = (
     "WHERE source = ? AND target = ? AND window_start_s = ? AND window_s = ?"
 )
 UPSERT_WINDOW = f"INSERT OR REPLACE INTO windows ({_COLUMNS}) VALUES ({marks(len(WINDOW_FIELDS))})"  # noqa: S608 - constant columns, no values
-INSERT_REPORT = "INSERT INTO ingested_reports (report_id, ingested_at_ms) VALUES (?, ?)"
-SELECT_REPORTS_IN = "SELECT report_id FROM ingested_reports WHERE report_id IN ({marks})"
+INSERT_REPORT = "INSERT INTO ingested_reports (report_id, ingested_at_ms, digest) VALUES (?, ?, ?)"
+SELECT_REPORTS_IN = "SELECT report_id, digest FROM ingested_reports WHERE report_id IN ({marks})"
 SELECT_WINDOWS = f"SELECT {_COLUMNS} FROM windows WHERE 1 = 1"  # noqa: S608 - constant columns, no values
 WHERE_SOURCES_IN = " AND source IN ({marks})"
 WHERE_TARGETS_IN = " AND target IN ({marks})"
@@ -168,12 +169,13 @@ class SqliteMeasurementStore:
 # --- blocking helpers: these run in the worker thread only ----------------------------------
 
 
-def _already_ingested(conn: sqlite3.Connection, report_ids: Sequence[str]) -> set[str]:
-    found: set[str] = set()
+def _already_ingested(conn: sqlite3.Connection, report_ids: Sequence[str]) -> dict[str, bytes]:
+    """Digest (``b""`` if unknown) of every given report id that was ingested before."""
+    found: dict[str, bytes] = {}
     for chunk in _chunks(report_ids):
         assert chunk is not None
         sql = SELECT_REPORTS_IN.format(marks=marks(len(chunk)))
-        found.update(row[0] for row in conn.execute(sql, tuple(chunk)))
+        found.update((row[0], bytes(row[1] or b"")) for row in conn.execute(sql, tuple(chunk)))
     return found
 
 
@@ -181,13 +183,17 @@ def _ingest(conn: sqlite3.Connection, batch: Sequence[ReportWindows]) -> IngestO
     outcome = IngestOutcome()
     with write_tx(conn):
         known = _already_ingested(conn, list(dict.fromkeys(r.report_id for r in batch)))
+        fresh: list[tuple[str, bytes]] = []
         pending: dict[WindowKey, list[WindowAggregate]] = {}
         for report in batch:
-            if report.report_id in known:
-                outcome.duplicates.append(report.report_id)
+            rid = report.report_id
+            if rid in known:
+                conflict = digests_conflict(known[rid], report.digest)
+                (outcome.conflicts if conflict else outcome.duplicates).append(rid)
                 continue
-            known.add(report.report_id)
-            outcome.ingested.append(report.report_id)
+            known[rid] = report.digest
+            outcome.ingested.append(rid)
+            fresh.append((rid, report.digest))
             for window in report.windows:
                 pending.setdefault(window_key(window), []).append(window)
         stored: dict[WindowKey, WindowAggregate] = {}
@@ -198,7 +204,7 @@ def _ingest(conn: sqlite3.Connection, batch: Sequence[ReportWindows]) -> IngestO
         staged = combine_all(pending, stored).values()
         conn.executemany(UPSERT_WINDOW, [window_to_row(w) for w in staged])
         now_ms = int(time.time() * 1000)
-        conn.executemany(INSERT_REPORT, [(rid, now_ms) for rid in outcome.ingested])
+        conn.executemany(INSERT_REPORT, [(rid, now_ms, digest or None) for rid, digest in fresh])
     return outcome
 
 

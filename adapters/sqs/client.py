@@ -12,9 +12,9 @@ One API call takes at most ``max_attempts * call_timeout_s`` plus backoff, and n
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 import json
+import logging
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -32,24 +32,25 @@ from msgspec import Meta
 from adapters._loop import LoopBound
 from adapters._options import parse_options, split_url
 from adapters._retry import RetryPolicy, retrying
+from cloudperf_core.bodies import BASE64, ENCODING_ATTRIBUTE, body_from_text, body_to_text
 from cloudperf_core.errors import (
     BackendConfigError,
     BackendError,
     BackendUnavailableError,
     CloudperfError,
     InvalidSpecError,
+    MessageDecodeError,
     NotFoundError,
 )
 from cloudperf_core.models import ReceivedMessage
 
+log = logging.getLogger(__name__)
+
 SQS_MAX_MESSAGE_BYTES = 262_144  # per message and per SendMessageBatch, attributes included
 SQS_MAX_BATCH_ENTRIES = 10
 SQS_MAX_VISIBILITY_S = 43_200
-ENCODING_ATTRIBUTE = "cloudperf-encoding"
-_BASE64_ATTRIBUTES = {ENCODING_ATTRIBUTE: {"DataType": "String", "StringValue": "base64"}}
-_BASE64_ATTRIBUTES_BYTES = len(ENCODING_ATTRIBUTE) + len("String") + len("base64")
-# Characters SQS refuses in a message body (its allowed set is XML 1.0's).
-_SQS_FORBIDDEN = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_BASE64_ATTRIBUTES = {ENCODING_ATTRIBUTE: {"DataType": "String", "StringValue": BASE64}}
+_BASE64_ATTRIBUTES_BYTES = len(ENCODING_ATTRIBUTE) + len("String") + len(BASE64)
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _UNAVAILABLE_CODES = frozenset(
     {
@@ -300,27 +301,34 @@ def visibility_timeout(seconds: float) -> int:
 
 
 def encode_body(body: bytes) -> tuple[str, dict[str, Any], int]:
-    """(SQS text, message attributes, size SQS counts against its limit) for raw bytes."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None
-    if text is not None and not _SQS_FORBIDDEN.search(text):
+    """(SQS text, message attributes, size SQS counts against its limit) for raw bytes.
+
+    The rule is the core's (:mod:`cloudperf_core.bodies`), shared with the pushed-batch
+    use-case that decodes the SQS records Lambda delivers.
+    """
+    text, encoding = body_to_text(body)
+    if encoding is None:
         return text, {}, len(body)
-    encoded = base64.b64encode(body).decode("ascii")
-    return encoded, _BASE64_ATTRIBUTES, len(encoded) + _BASE64_ATTRIBUTES_BYTES
+    return text, _BASE64_ATTRIBUTES, len(text) + _BASE64_ATTRIBUTES_BYTES
 
 
 def decode_body(message: Mapping[str, Any]) -> bytes:
+    """The body bytes of a received message (MessageDecodeError if it is not well-formed)."""
     attribute = (message.get("MessageAttributes") or {}).get(ENCODING_ATTRIBUTE) or {}
-    if attribute.get("StringValue") == "base64":
-        return base64.b64decode(message["Body"])
-    return str(message["Body"]).encode("utf-8")
+    return body_from_text(str(message["Body"]), attribute.get("StringValue"))
 
 
 def received_message(message: Mapping[str, Any]) -> ReceivedMessage:
+    """A received report message; a body not in its announced encoding is kept as its text,
+    so that it fails to decode as a report on its own (and dead-letters) instead of failing
+    the whole receive."""
+    try:
+        body = decode_body(message)
+    except MessageDecodeError as exc:
+        log.warning("message %s: %s", message.get("MessageId"), exc)
+        body = str(message["Body"]).encode("utf-8", "replace")
     return ReceivedMessage(
-        body=decode_body(message),
+        body=body,
         receipt=message["ReceiptHandle"],
         message_id=message["MessageId"],
         deliveries=int((message.get("Attributes") or {}).get("ApproximateReceiveCount", 1)),

@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from adapters.sqs.client import (
-    ENCODING_ATTRIBUTE,
     LAPSED_RECEIPT,
     SQS_MAX_BATCH_ENTRIES,
     SQS_MAX_MESSAGE_BYTES,
@@ -48,10 +47,12 @@ from adapters.sqs.client import (
 )
 from cloudperf_core.backends import SharedResources
 from cloudperf_core.batching import chunks
+from cloudperf_core.bodies import ENCODING_ATTRIBUTE
 from cloudperf_core.clock import SystemClock
 from cloudperf_core.errors import (
     BackendConfigError,
     InvalidSpecError,
+    MessageDecodeError,
     NotFoundError,
     ReportRejectedError,
 )
@@ -129,7 +130,7 @@ class SqsJobQueue(_SqsQueue):
         for message in raw:
             try:
                 job = _job_decoder.decode(decode_body(message))
-            except (msgspec.DecodeError, ValueError) as exc:
+            except (msgspec.DecodeError, MessageDecodeError) as exc:
                 # Left hidden for the lease; the queue's redrive policy dead-letters it.
                 log.warning("undecodable job message %s: %s", message.get("MessageId"), exc)
                 continue

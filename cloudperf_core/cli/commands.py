@@ -166,6 +166,11 @@ async def cmd_ingest(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     async with Services(config_of(args)) as services:
         store = await services.store()
         outcome = await service.ingest_reports(store, [report], window_s=args.window_s)
+    if outcome.conflicts:
+        raise CloudperfError(
+            f"report id {safe_text(report.report_id)} was ingested before with different "
+            "content; not stored (give the report a new id)"
+        )
     if outcome.duplicates:
         out.write(f"report {report.report_id} was already ingested; nothing changed\n")
     else:

@@ -30,6 +30,7 @@ from typing import TypeVar
 import msgspec
 
 from cloudperf_core.errors import InvalidSpecError
+from cloudperf_core.limits import check_window
 from cloudperf_core.models import (
     LatencyStats,
     MeasurementReport,
@@ -253,7 +254,8 @@ def combine_all(
     :func:`~cloudperf_core.sketch.merge.merge_groups` call (one set of numpy calls for the
     whole batch). Rows of different keys under one key raise :class:`InvalidSpecError` before
     anything is merged; a malformed sketch (a corrupt stored row) raises what :func:`combine`
-    raises for it and fails the whole batch.
+    raises for it and fails the whole batch; so does a row whose counts or sums no store can
+    hold (:class:`StoreLimitError`, see :mod:`cloudperf_core.limits`).
 
     >>> row = WindowAggregate(source="s", target="t", window_start_s=0, window_s=60, sent=1)
     >>> combine_all({"k": [row, row]}, {"k": row})["k"].sent
@@ -276,6 +278,8 @@ def combine_all(
     )
     for key, rows, sketch in zip(many_keys, many_rows, sketches, strict=True):
         out[key] = _merged_fields(rows, sketch)
+    for row in out.values():
+        check_window(row)
     return {key: out[key] for key in pending}
 
 

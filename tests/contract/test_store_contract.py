@@ -11,10 +11,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import anyio
+import msgspec
 import numpy as np
 import pytest
 
-from cloudperf_core.errors import BackendUnavailableError, CloudperfError
+from cloudperf_core.errors import BackendUnavailableError, CloudperfError, StoreLimitError
 from cloudperf_core.models import (
     IngestOutcome,
     MeasurementReport,
@@ -240,3 +241,55 @@ async def test_concurrent_ingests_of_one_report_store_it_once(store: Any) -> Non
     assert sum(len(o.duplicates) for o in outcomes) == 3
     (row,) = await fetch_all(store)
     assert (row.sent, row.received) == (2, 2)
+
+
+async def test_a_reused_report_id_with_other_content_is_a_conflict(store: Any) -> None:
+    first = report("r1", {"a": [1000, 2000]})
+    first.digest = b"\x01" * 16
+    same = report("r1", {"a": [1000, 2000]})
+    same.digest = b"\x01" * 16
+    other = report("r1", {"a": [5000]})
+    other.digest = b"\x02" * 16
+    unknown = report("r1", {"a": [7000]})  # no digest (b""): cannot tell, a duplicate
+
+    assert (await store.ingest([first, other])).conflicts == ["r1"]
+    again = await store.ingest([same, other, unknown])
+
+    assert (again.ingested, again.duplicates, again.conflicts) == ([], ["r1", "r1"], ["r1"])
+    (row,) = await fetch_all(store)
+    assert (row.sent, row.rtt_sum_us) == (2, 3000)  # the first content, once
+
+
+def _at_limit(rw: ReportWindows, **fields: int) -> ReportWindows:
+    return ReportWindows(
+        report_id=rw.report_id,
+        windows=[msgspec.structs.replace(w, **fields) for w in rw.windows],
+    )
+
+
+async def test_rows_past_what_a_store_holds_are_refused_and_the_window_stays_usable(
+    store: Any,
+) -> None:
+    await store.ingest([report("base", {"t": [1000]})])
+    big = 2**63 - 1
+    # A window at the 64-bit limit (straight to the store: ingest validation would refuse
+    # the report that carried it) ...
+    await store.ingest([_at_limit(report("edge", {"u": [1000]}), sent=big - 1, received=1)])
+
+    # ... refuses what would carry it over, as a CloudperfError, writing nothing of the batch.
+    for overflowing in (
+        _at_limit(report("over-1", {"u": [1000]}), sent=2, received=1),
+        _at_limit(report("over-2", {"v": [1000]}), rtt_sum_us=2**63),
+        _at_limit(report("over-3", {"v": [1000]}), duplicates=2**64),
+    ):
+        with pytest.raises(StoreLimitError):
+            await store.ingest([report("innocent", {"t": [3000]}), overflowing])
+
+    rows = {r.target: r for r in await fetch_all(store)}
+    assert sorted(rows) == ["t", "u"]
+    assert (rows["t"].sent, rows["u"].sent) == (1, big - 1)
+    # Not poisoned: the next sound reports into both windows are stored.
+    outcome = await store.ingest([report("next", {"t": [2000], "v": [500]})])
+    assert outcome.ingested == ["next"]
+    rows = {r.target: r for r in await fetch_all(store)}
+    assert (rows["t"].sent, rows["t"].rtt_sum_us, rows["v"].sent) == (2, 3000, 1)
