@@ -34,6 +34,8 @@ __all__ = ["SqliteMeasurementStore"]
 
 # Well under SQLite's bound-parameter limit; long filter lists are queried in chunks.
 MAX_PARAMS_PER_LIST = 500
+# Window keys merged and written at a time within one ingest transaction (bounds its memory).
+MERGE_CHUNK_KEYS = 4096
 
 _COLUMNS = ", ".join(WINDOW_FIELDS)  # the struct's field names are the table's columns
 SELECT_WINDOW = (
@@ -196,13 +198,18 @@ def _ingest(conn: sqlite3.Connection, batch: Sequence[ReportWindows]) -> IngestO
             fresh.append((rid, report.digest))
             for window in report.windows:
                 pending.setdefault(window_key(window), []).append(window)
-        stored: dict[WindowKey, WindowAggregate] = {}
-        for key in pending:
-            found = conn.execute(SELECT_WINDOW, key).fetchone()
-            if found is not None:
-                stored[key] = window_from_row(found)
-        staged = combine_all(pending, stored).values()
-        conn.executemany(UPSERT_WINDOW, [window_to_row(w) for w in staged])
+        # Merged and written a chunk of keys at a time, inside the one transaction: a large
+        # report never has all its merged rows (and their SQL tuples) in memory at once.
+        keys = list(pending)
+        for at in range(0, len(keys), MERGE_CHUNK_KEYS):
+            part = {key: pending[key] for key in keys[at : at + MERGE_CHUNK_KEYS]}
+            stored: dict[WindowKey, WindowAggregate] = {}
+            for key in part:
+                found = conn.execute(SELECT_WINDOW, key).fetchone()
+                if found is not None:
+                    stored[key] = window_from_row(found)
+            staged = combine_all(part, stored).values()
+            conn.executemany(UPSERT_WINDOW, (window_to_row(w) for w in staged))
         now_ms = int(time.time() * 1000)
         conn.executemany(INSERT_REPORT, [(rid, now_ms, digest or None) for rid, digest in fresh])
     return outcome

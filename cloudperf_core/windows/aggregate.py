@@ -60,6 +60,9 @@ __all__ = [
     "windows_for_reports",
 ]
 
+# Results per vectorized chunk: at most 2**10 probes each (fast_path_fits), so a chunk's numpy
+# temporaries stay within tens of MB, while a chunk is big enough to amortize numpy's calls.
+_CHUNK_RESULTS = 8192
 K = TypeVar("K", bound=Hashable)
 
 
@@ -89,8 +92,9 @@ def windows_for_reports(
 ) -> list[ReportWindows]:
     """:func:`windows_for_report` of each report, computed for all of them at once.
 
-    Same rows as one report at a time, but every RTT of the batch goes through one set of
-    numpy calls, which is what makes ingest cheap.
+    Same rows as one report at a time, but the RTTs of up to ``_CHUNK_RESULTS`` results at a
+    time go through one set of numpy calls, which is what makes ingest cheap (and keeps the
+    memory it takes bounded however large a report is).
     """
     _check_window(window_s)
     starts = [window_start(r.started_at_ms, window_s) for r in reports]
@@ -103,15 +107,17 @@ def windows_for_reports(
         results += report.results
     rows: list[WindowAggregate | None] = [None] * len(results)
     fast = [i for i, result in enumerate(results) if fast_path_fits(result)]
-    if fast:
+    # In chunks, so the numpy temporaries stay bounded however large a report is.
+    for at in range(0, len(fast), _CHUNK_RESULTS):
+        chunk = fast[at : at + _CHUNK_RESULTS]
         batch = rows_from_arrays(
-            [sources[i] for i in fast],
-            [start_of[i] for i in fast],
-            [results[i] for i in fast],
+            [sources[i] for i in chunk],
+            [start_of[i] for i in chunk],
+            [results[i] for i in chunk],
             window_s,
         )
         if batch is not None:
-            for i, row in zip(fast, batch, strict=True):
+            for i, row in zip(chunk, batch, strict=True):
                 rows[i] = row
     done: list[WindowAggregate] = [
         # The rest (summary-only results, unusual values) row by row: the reference path.

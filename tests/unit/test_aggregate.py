@@ -20,6 +20,7 @@ from cloudperf_core.models import (
 )
 from cloudperf_core.sketch.latency import LatencySketch
 from cloudperf_core.stats import PERCENTILES, compute_stats
+from cloudperf_core.windows import aggregate as aggregate_module
 from cloudperf_core.windows.aggregate import (
     _result_window,
     load_sketch,
@@ -306,6 +307,25 @@ def _fold(rows: list[WindowAggregate]) -> WindowAggregate:
     for row in rows[1:]:
         current = merge_windows(current, row)
     return current
+
+
+def test_chunks_of_the_vectorized_path_give_the_rows_of_one_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rnd = random.Random(11)
+    reports = [
+        report(
+            [
+                TargetResult(target=f"t{t}", rtts_us=[rnd.choice([None, rnd.randint(1, 9000)])] * 5)
+                for t in range(7)
+            ]
+        )
+        for _ in range(5)
+    ]
+    whole = windows_for_reports(reports, 60)
+    monkeypatch.setattr(aggregate_module, "_CHUNK_RESULTS", 3)
+    chunked = windows_for_reports(reports, 60)
+    assert [_encoded(rw.windows) for rw in chunked] == [_encoded(rw.windows) for rw in whole]
 
 
 @settings(max_examples=100, deadline=None)

@@ -1,5 +1,5 @@
-"""The embedded SQLite store beyond its contract: schema upgrades and the poison report of the
-hardening issue (a file in tmp_path; no server)."""
+"""The embedded SQLite store beyond its contract: schema upgrades, chunked merging and the
+poison report of the hardening issue (a file in tmp_path; no server)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,21 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from adapters.memory import InMemoryReportQueue
+from adapters.memory import InMemoryMeasurementStore, InMemoryReportQueue
 from adapters.sqlite import SqliteMeasurementStore
+from adapters.sqlite import store as sqlite_store
 from adapters.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
 from cloudperf_core import service
-from cloudperf_core.errors import ReportRejectedError
-from cloudperf_core.models import MeasurementReport, ProbeSpec, StatsQuery, TargetResult
+from cloudperf_core.errors import CloudperfError, ReportRejectedError
+from cloudperf_core.models import (
+    MeasurementReport,
+    ProbeSpec,
+    ReportWindows,
+    StatsQuery,
+    TargetResult,
+    WindowAggregate,
+)
+from cloudperf_core.windows.aggregate import windows_for_reports
 
 START_MS = 1_700_000_000_000
 
@@ -88,3 +97,49 @@ async def test_a_version_1_file_is_upgraded_and_its_reports_stay_duplicates(
         assert clash.conflicts == ["new"]
     finally:
         await store.close()
+
+
+async def test_chunked_merging_writes_what_one_pass_writes_and_stays_one_transaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_store, "MERGE_CHUNK_KEYS", 7)
+    targets = tuple(f"192.0.2.{i}" for i in range(1, 51))
+
+    def wide(report_id: str, offset: int) -> MeasurementReport:
+        return MeasurementReport(
+            report_id=report_id,
+            source="lab",
+            started_at_ms=START_MS,
+            spec=ProbeSpec(targets=targets, count=2),
+            results=[
+                TargetResult(target=t, sent=2, received=1, rtts_us=[1000 + i + offset, None])
+                for i, t in enumerate(targets)
+            ],
+        )
+
+    reference = InMemoryMeasurementStore()
+    store = await SqliteMeasurementStore.open(tmp_path / "chunks.db")
+    try:
+        for backend in (reference, store):
+            await service.ingest_reports(backend, [wide("a", 0)])
+            await service.ingest_reports(backend, [wide("b", 5), wide("c", 9)])
+        assert await store.fetch_windows(StatsQuery()) == await reference.fetch_windows(
+            StatsQuery()
+        )
+        # A failure in the last chunk takes the earlier chunks of the batch back with it.
+        corrupt = WindowAggregate(
+            source="lab", target="192.0.2.50", window_start_s=START_MS // 60_000 * 60,
+            window_s=60, sent=1, sketch=b"\x02bad",
+        )  # fmt: skip
+        before = await store.fetch_windows(StatsQuery())
+        with pytest.raises(CloudperfError):
+            await store.ingest(
+                [*service_windows([wide("d", 1)]), ReportWindows(report_id="x", windows=[corrupt])]
+            )
+        assert await store.fetch_windows(StatsQuery()) == before
+    finally:
+        await store.close()
+
+
+def service_windows(reports: list[MeasurementReport]) -> list[ReportWindows]:
+    return windows_for_reports(reports, 60)
