@@ -32,7 +32,7 @@ RTTs in integer microseconds. So:
   RTT and jitter sums, so more than 250,000 such reports would have to land in ONE window
   (source, target, window) before a sum could pass ``INT64_MAX``: far beyond any real rate,
   even in a one-day roll-up;
-- and should it ever happen, :func:`check_window` refuses the merged row with
+- and should it ever happen, :func:`check_row` refuses the merged row with
   :class:`StoreLimitError` instead of letting a driver overflow: the ingest use-cases then
   isolate the report(s) that tip the window over, which fail alone.
 """
@@ -94,7 +94,7 @@ EARLIEST_START_MS = 1_577_836_800_000
 MAX_FUTURE_MS = 5 * 60_000
 
 
-def check_window(row: WindowAggregate) -> None:
+def check_row(row: WindowAggregate) -> None:
     """Raise :class:`StoreLimitError` unless every number of ``row`` fits every store."""
     if not (
         0 <= row.sent <= INT64_MAX

@@ -22,6 +22,7 @@ sum is exact, so the batch path's float sum does not depend on the order of the 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -67,6 +68,8 @@ def merge_groups(blobs: Sequence[bytes], sizes: Sequence[int]) -> list[bytes]:
         batch: list[bytes | None] = [None] * len(sizes)
     else:
         batch = _merge_batch(blobs, sizes)
+        if None not in batch:  # the usual case: every group took the batch path
+            return cast(list[bytes], batch)
     at = 0
     out: list[bytes] = []
     for size, merged in zip(sizes, batch, strict=True):
@@ -122,10 +125,17 @@ def _merge_batch(blobs: Sequence[bytes], sizes: Sequence[int]) -> list[bytes | N
     if keys.size:
         first = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
         keys, counts = keys[first], np.add.reduceat(counts, first)
+    if bool(group_ok.all()):
+        encoded: list[bytes | None] = list(
+            fmt.encode_many(
+                _ALPHA, count, zero, lo, hi, total, keys // _LIMIT, keys % _LIMIT, counts
+            )
+        )
+        return encoded
     accepted = np.flatnonzero(group_ok)
     # Entries belong to accepted groups only: renumber those 0..len(accepted)-1.
     renumber = np.cumsum(group_ok) - 1
-    encoded = fmt.encode_many(
+    written = fmt.encode_many(
         _ALPHA,
         count[accepted],
         zero[accepted],
@@ -137,7 +147,7 @@ def _merge_batch(blobs: Sequence[bytes], sizes: Sequence[int]) -> list[bytes | N
         counts,
     )
     out: list[bytes | None] = [None] * n_groups
-    for g, blob in zip(accepted.tolist(), encoded, strict=True):
+    for g, blob in zip(accepted.tolist(), written, strict=True):
         out[g] = blob
     return out
 

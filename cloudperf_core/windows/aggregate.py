@@ -23,6 +23,7 @@ Conventions:
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from itertools import pairwise
 from typing import TypeVar
@@ -30,7 +31,7 @@ from typing import TypeVar
 import msgspec
 
 from cloudperf_core.errors import InvalidSpecError
-from cloudperf_core.limits import check_window
+from cloudperf_core.limits import check_row
 from cloudperf_core.models import (
     LatencyStats,
     MeasurementReport,
@@ -63,6 +64,7 @@ __all__ = [
 # Results per vectorized chunk: at most 2**10 probes each (fast_path_fits), so a chunk's numpy
 # temporaries stay within tens of MB, while a chunk is big enough to amortize numpy's calls.
 _CHUNK_RESULTS = 8192
+_MAX_FLOAT = sys.float_info.max
 K = TypeVar("K", bound=Hashable)
 
 
@@ -189,9 +191,11 @@ def merge_many(rows: Iterable[WindowAggregate]) -> WindowAggregate:
 
 
 def _check_same_key(rows: Sequence[WindowAggregate]) -> None:
-    key = window_key(rows[0])
+    first = rows[0]
+    # window_key() inlined: this runs for every row of every ingest batch.
+    key = (first.source, first.target, first.window_start_s, first.window_s)
     for row in rows:
-        if window_key(row) != key:
+        if (row.source, row.target, row.window_start_s, row.window_s) != key:
             raise InvalidSpecError(f"cannot merge window rows {key} and {window_key(row)}")
 
 
@@ -221,7 +225,7 @@ def _merged_fields(rows: Sequence[WindowAggregate], sketch: bytes) -> WindowAggr
         jitter_pairs += row.jitter_pairs
         if row.dest_location_id is not None:
             dest = row.dest_location_id  # the newest tag known wins
-    return WindowAggregate(
+    merged = WindowAggregate(
         source=first.source,
         target=first.target,
         window_start_s=first.window_start_s,
@@ -238,6 +242,14 @@ def _merged_fields(rows: Sequence[WindowAggregate], sketch: bytes) -> WindowAggr
         sketch=sketch,
         dest_location_id=dest,
     )
+    # A cheap screen on the locals: a negative or 2**63+ value sets bits from 63 up, and the
+    # comparison is False for an infinite or nan float; limits.check_row decides and names
+    # the row.
+    if (sent | received | duplicates | jitter_pairs | rtt_sum | jitter_sum) >> 63 or not (
+        sumsq <= _MAX_FLOAT
+    ):
+        check_row(merged)
+    return merged
 
 
 def combine(existing: WindowAggregate | None, new: Sequence[WindowAggregate]) -> WindowAggregate:
@@ -278,14 +290,13 @@ def combine_all(
             many_keys.append(key)
             many_rows.append(rows)
         else:
-            out[key] = combine(existing, new)  # one row stays as it is; none raises
+            out[key] = row = combine(existing, new)  # one row stays as it is
+            check_row(row)
     sketches = merge_groups(
         [row.sketch for rows in many_rows for row in rows], [len(rows) for rows in many_rows]
     )
     for key, rows, sketch in zip(many_keys, many_rows, sketches, strict=True):
         out[key] = _merged_fields(rows, sketch)
-    for row in out.values():
-        check_window(row)
     return {key: out[key] for key in pending}
 
 
