@@ -205,10 +205,15 @@ def _spec(args: argparse.Namespace) -> ProbeSpec:
 def _check_source(source: str, spec: ProbeSpec) -> None:
     """The report rules (``service.validate_report``) applied before probing, not after."""
     from cloudperf_core import service
+    from cloudperf_core.clock import SystemClock
     from cloudperf_core.errors import ReportRejectedError
 
     empty = MeasurementReport(
-        report_id="check", source=source, started_at_ms=0, spec=spec, results=[]
+        report_id="check",
+        source=source,
+        started_at_ms=SystemClock().now_ms(),
+        spec=spec,
+        results=[],
     )
     try:
         service.validate_report(empty)
