@@ -53,6 +53,7 @@ from cloudperf_core.ports import (
     RotationCursors,
     SessionStore,
 )
+from cloudperf_core.settings import ServiceSettings, settings_from_env
 
 __all__ = ["ENV_VARS", "LOCAL_URL", "Config", "Services", "default_store_url"]
 
@@ -91,6 +92,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     reports: str = LOCAL_URL
     cache: str = LOCAL_URL
     fping_path: str | None = None  # None: fping on PATH
+    # The service's knobs (``CLOUDPERF_<FIELD>``; see cloudperf_core.settings).
+    settings: ServiceSettings = msgspec.field(default_factory=ServiceSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **flags: str | None) -> Config:
@@ -109,7 +112,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
                 values[name] = value
         if "store" not in values:
             values["store"] = default_store_url()
-        return cls(**values)
+        return cls(**values, settings=settings_from_env(env))
 
     def url_for(self, port: PortName) -> str:
         """The backend URL that serves ``port``."""

@@ -1,0 +1,102 @@
+"""Who is calling: probe tokens, user sessions (bearer or cookie), roles, client address.
+
+:func:`authorize` runs before every handler, as the operation's ``auth`` says:
+``probe`` needs a probe token of an enabled probe; ``viewer``/``operator``/``admin`` need a
+live session of a user who still exists and whose CURRENT role (from the catalogue, not the
+one at login) is at least that. Every refusal is a 401/403 with a reason; which part of a
+token was wrong is never said.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from cloudperf_core.api.errors import ApiError
+from cloudperf_core.api.http import Call
+from cloudperf_core.auth import (
+    looks_like_session_token,
+    probe_id_of,
+    role_allows,
+    token_hash,
+    token_matches,
+)
+from cloudperf_core.catalog import Probe, Role
+from cloudperf_core.models import Session
+
+SESSION_COOKIE = "cloudperf_session"
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "unauthenticated", "use Authorization: Bearer <token>", _CHALLENGE)
+    return token.strip()
+
+
+def _unauthenticated(what: str) -> ApiError:
+    return ApiError(401, "unauthenticated", f"a valid {what} is required", _CHALLENGE)
+
+
+async def authenticate_probe(call: Call) -> Probe:
+    token = bearer_token(call.request)
+    probe_id = probe_id_of(token) if token else None
+    if token is None or probe_id is None:
+        raise _unauthenticated("probe token")
+    catalog = await call.ctx.services.catalog()
+    probe = await catalog.get_probe(probe_id)
+    if probe is None or not token_matches(token, probe.token_hash):
+        raise _unauthenticated("probe token")
+    if not probe.enabled:
+        raise ApiError(403, "probe_disabled", "this probe is disabled")
+    return probe
+
+
+def session_token(request: Request) -> str | None:
+    return bearer_token(request) or request.cookies.get(SESSION_COOKIE)
+
+
+async def authenticate_user(call: Call, minimum: Role) -> Session:
+    token = session_token(call.request)
+    if token is None or not looks_like_session_token(token):
+        raise _unauthenticated("session (log in at POST /v1/login)")
+    sessions = await call.ctx.services.sessions()
+    session = await sessions.get(token_hash(token))
+    if session is None:
+        raise _unauthenticated("session (log in at POST /v1/login)")
+    catalog = await call.ctx.services.catalog()
+    user = await catalog.get_user(session.user)
+    if user is None:
+        await sessions.revoke(session.token_hash)
+        raise _unauthenticated("session (log in at POST /v1/login)")
+    if not role_allows(user.role, minimum):
+        raise ApiError(403, "forbidden", f"this needs the {minimum} role")
+    return session
+
+
+async def authorize(call: Call) -> None:
+    auth = call.op.auth
+    if auth == "none":
+        return
+    if auth == "probe":
+        call.probe = await authenticate_probe(call)
+    else:
+        call.session = await authenticate_user(call, auth)
+
+
+def client_address(call: Call) -> str:
+    """The caller's address: the socket peer, or the last X-Forwarded-For hop behind an ALB.
+
+    Only the last hop is trusted (the one the ALB appended); earlier hops are the client's
+    own claims.
+    """
+    request = call.request
+    if call.ctx.settings.trusted_proxy == "alb":
+        forwarded = request.headers.get("x-forwarded-for", "")
+        hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+        if hops:
+            return hops[-1]
+    return request.client.host if request.client else "unknown"

@@ -1,0 +1,55 @@
+"""Settings of the service (API, auth, probe protocol), with their defaults and ranges.
+
+They come from :mod:`cloudperf_core.bootstrap` (``CLOUDPERF_<FIELD>`` variables or flags);
+every field is range-checked on the way in, so a bad value is a one-line error at start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Literal
+
+import msgspec
+
+from cloudperf_core.errors import BackendConfigError
+
+_Seconds = Annotated[int, msgspec.Meta(ge=1, le=30 * 86_400)]
+
+
+class ServiceSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Knobs of the HTTP API and the probe protocol (environment: ``CLOUDPERF_<NAME>``)."""
+
+    # Users: session lifetime, argon2id cost (argon2-cffi's RFC 9106 low-memory profile).
+    session_ttl_s: _Seconds = 12 * 3600
+    argon2_time_cost: Annotated[int, msgspec.Meta(ge=1, le=20)] = 3
+    argon2_memory_kib: Annotated[int, msgspec.Meta(ge=64, le=4 * 1024 * 1024)] = 64 * 1024
+    argon2_parallelism: Annotated[int, msgspec.Meta(ge=1, le=16)] = 4
+    # Login rate limits: failures per user and per client address within the window.
+    login_window_s: Annotated[int, msgspec.Meta(ge=10, le=86_400)] = 300
+    login_failures_per_user: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 10
+    login_failures_per_address: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 50
+    # Who sits in front: "alb" trusts the last X-Forwarded-For hop as the client address.
+    trusted_proxy: Literal["none", "alb"] = "none"
+    # Probe protocol.
+    lease_s: Annotated[int, msgspec.Meta(ge=10, le=86_400)] = 120
+    lease_ledger_ttl_s: _Seconds = 86_400
+    clock_skew_s: Annotated[int, msgspec.Meta(ge=1, le=86_400)] = 300
+    max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1_000_000)] = 900_000
+    max_jobs_per_poll: Annotated[int, msgspec.Meta(ge=1, le=100)] = 50
+
+
+SETTING_ENV_PREFIX = "CLOUDPERF_"
+
+
+def settings_from_env(env: Mapping[str, str], **overrides: object) -> ServiceSettings:
+    """``ServiceSettings`` from ``CLOUDPERF_<FIELD>`` variables and explicit overrides."""
+    values: dict[str, object] = {}
+    for name in ServiceSettings.__struct_fields__:
+        raw = env.get(SETTING_ENV_PREFIX + name.upper())
+        if raw:
+            values[name] = raw
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return msgspec.convert(values, ServiceSettings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise BackendConfigError(f"bad setting: {exc}") from exc
