@@ -21,7 +21,7 @@ from starlette.routing import Route
 from cloudperf_core.api.context import ApiContext
 from cloudperf_core.api.errors import ApiError, from_api_error, from_cloudperf_error
 from cloudperf_core.catalog import Probe
-from cloudperf_core.errors import CloudperfError
+from cloudperf_core.errors import CloudperfError, InvalidSpecError
 from cloudperf_core.models import Session
 
 T = TypeVar("T")
@@ -139,7 +139,7 @@ def endpoint(op: Operation) -> Callable[[Handler], ApiRoute]:
 def _sequence_fields(type_: Any) -> set[str]:
     info = msgspec.inspect.type_info(type_)
     if not isinstance(info, msgspec.inspect.StructType):
-        raise TypeError(f"query parameters must be a Struct, not {type_!r}")
+        raise InvalidSpecError(f"query parameters must be a Struct, not {type_!r}")
     out = set()
     for f in info.fields:
         kinds = f.type.types if isinstance(f.type, msgspec.inspect.UnionType) else (f.type,)
