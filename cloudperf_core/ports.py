@@ -75,12 +75,23 @@ class MeasurementStore(Protocol):
 
 
 class JobQueue(Protocol):
-    """Jobs with leases: a leased job not acknowledged before its lease ends comes back."""
+    """Jobs routed per source location and leased: a job not acknowledged before its lease
+    ends goes back to its source's queue (never silently away).
 
-    async def issue(self, jobs: Sequence[AnyJob]) -> None: ...
+    A job is queued under ``job.source`` (the name of the location whose probes run it).
+    Leasing is atomic: two probes of one location never hold the same job at once.
+    """
 
-    async def lease(self, max_jobs: int, lease_s: float) -> list[LeasedJob]:
-        """Take up to ``max_jobs`` visible jobs, hiding each for ``lease_s`` seconds."""
+    async def issue(self, jobs: Sequence[AnyJob]) -> int:
+        """Queue each job under its source; a ``job_id`` already queued or leased is skipped.
+
+        Returns how many jobs were queued by this call.
+        """
+        ...
+
+    async def lease(self, source: str, max_jobs: int, lease_s: float) -> list[LeasedJob]:
+        """Take up to ``max_jobs`` ready jobs of ``source`` (oldest first), each hidden for
+        ``lease_s`` seconds. Lapsed leases of the source are returned to it first."""
         ...
 
     async def extend(self, lease_id: str, lease_s: float) -> None:
@@ -88,7 +99,19 @@ class JobQueue(Protocol):
         ...
 
     async def ack(self, lease_id: str) -> None:
-        """The job is done: remove it for good."""
+        """The job is done: remove it for good (NotFoundError if the lease lapsed)."""
+        ...
+
+    async def depth(self, source: str) -> int:
+        """Jobs of ``source`` not yet acknowledged (ready or leased)."""
+        ...
+
+    async def reap(self) -> int:
+        """Return every lapsed lease's job to its source's queue; returns how many.
+
+        A job whose deliveries reached the queue's maximum is dropped instead (logged): the
+        scheduler plans it again, and a job that kills every probe must not circulate forever.
+        """
         ...
 
     async def close(self) -> None: ...

@@ -13,11 +13,11 @@ from adapters.memory.extras import (
 from adapters.memory.fakes import (
     FakeClock,
     InMemoryCache,
-    InMemoryJobQueue,
     InMemoryMeasurementStore,
     InMemoryReportQueue,
     SystemClock,
 )
+from adapters.memory.jobs import InMemoryJobQueue
 from adapters.memory.registry import open_backend
 
 __all__ = [

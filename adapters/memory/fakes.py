@@ -6,12 +6,11 @@ injected :class:`Clock`, reports are idempotent by id, messages dead-letter afte
 ``max_receives`` deliveries). ``memory://`` URLs are opened by :mod:`adapters.memory.registry`.
 
 >>> clock = FakeClock()
->>> jobs = InMemoryJobQueue(clock=clock)
+>>> cache = InMemoryCache(clock=clock)
 """
 
 from __future__ import annotations
 
-import itertools
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,12 +21,10 @@ import msgspec
 
 from cloudperf_core.catalog import check_limit
 from cloudperf_core.clock import SystemClock, ttl_to_ms
-from cloudperf_core.errors import BackendConfigError, BackendError, InvalidSpecError, NotFoundError
+from cloudperf_core.errors import BackendConfigError, BackendError, InvalidSpecError
 from cloudperf_core.models import (
-    AnyJob,
     DataPresence,
     IngestOutcome,
-    LeasedJob,
     ReceivedMessage,
     ReportWindows,
     StatsQuery,
@@ -41,7 +38,6 @@ from cloudperf_core.windows.aggregate import combine_all, window_key
 __all__ = [
     "FakeClock",
     "InMemoryCache",
-    "InMemoryJobQueue",
     "InMemoryMeasurementStore",
     "InMemoryReportQueue",
     "SystemClock",
@@ -152,82 +148,6 @@ class InMemoryMeasurementStore:
             ),
             pairs=len({(w.source, w.target) for w in rows}),
         )
-
-    async def close(self) -> None:
-        pass
-
-
-# --- job queue -----------------------------------------------------------------------------
-
-
-@dataclass
-class _JobEntry:
-    job: AnyJob
-    visible_at_ms: int = 0
-    deliveries: int = 0
-    lease_id: str | None = None
-
-
-class InMemoryJobQueue:
-    """Jobs in issue order; a lease hides a job until ``lease_s`` has passed on ``clock``."""
-
-    def __init__(self, clock: Clock | None = None) -> None:
-        self._clock: Clock = clock or SystemClock()
-        self._entries: dict[int, _JobEntry] = {}
-        self._by_lease: dict[str, int] = {}
-        self._seq = itertools.count()
-
-    async def issue(self, jobs: Sequence[AnyJob]) -> None:
-        await anyio.lowlevel.checkpoint()
-        for job in jobs:
-            self._entries[next(self._seq)] = _JobEntry(job=job)
-
-    async def lease(self, max_jobs: int, lease_s: float) -> list[LeasedJob]:
-        await anyio.lowlevel.checkpoint()
-        now_ms = self._clock.now_ms()
-        lease_ms = ttl_to_ms(lease_s)
-        out: list[LeasedJob] = []
-        for seq, entry in self._entries.items():
-            if len(out) >= max_jobs:
-                break
-            if entry.visible_at_ms > now_ms:
-                continue
-            if entry.lease_id is not None:
-                del self._by_lease[entry.lease_id]  # the old lease lapsed: it is void now
-            entry.lease_id = uuid.uuid4().hex
-            entry.deliveries += 1
-            entry.visible_at_ms = now_ms + lease_ms
-            self._by_lease[entry.lease_id] = seq
-            out.append(
-                LeasedJob(
-                    job=entry.job,
-                    lease_id=entry.lease_id,
-                    lease_expires_at_ms=entry.visible_at_ms,
-                    deliveries=entry.deliveries,
-                )
-            )
-        return out
-
-    def _held(self, lease_id: str) -> int:
-        seq = self._by_lease.get(lease_id)
-        if seq is None or self._entries[seq].visible_at_ms <= self._clock.now_ms():
-            raise NotFoundError(f"lease {lease_id!r} is unknown or has lapsed")
-        return seq
-
-    async def extend(self, lease_id: str, lease_s: float) -> None:
-        await anyio.lowlevel.checkpoint()
-        seq = self._held(lease_id)
-        self._entries[seq].visible_at_ms = self._clock.now_ms() + ttl_to_ms(lease_s)
-
-    async def ack(self, lease_id: str) -> None:
-        await anyio.lowlevel.checkpoint()
-        seq = self._held(lease_id)
-        del self._by_lease[lease_id]
-        del self._entries[seq]
-
-    def __len__(self) -> int:
-        """Jobs not yet acknowledged (leased or not)."""
-        return len(self._entries)
 
     async def close(self) -> None:
         pass
@@ -399,6 +319,7 @@ class InMemoryCache:
 
 
 if TYPE_CHECKING:  # mypy proves each fake satisfies its port; nothing runs here
+    from adapters.memory.jobs import InMemoryJobQueue
     from cloudperf_core.ports import Cache, JobQueue, MeasurementStore, ReportQueue
 
     _store: MeasurementStore = InMemoryMeasurementStore()

@@ -34,10 +34,10 @@ from adapters.memory.extras import (
 )
 from adapters.memory.fakes import (
     InMemoryCache,
-    InMemoryJobQueue,
     InMemoryMeasurementStore,
     InMemoryReportQueue,
 )
+from adapters.memory.jobs import InMemoryJobQueue
 from cloudperf_core.backends import SharedResources
 from cloudperf_core.errors import BackendConfigError
 

@@ -1,4 +1,4 @@
-"""SQS over aiobotocore (``sqs://``): leased job queue and report queue with a DLQ.
+"""SQS over aiobotocore (``sqs://``): the report queue with its dead-letter queue.
 
 ``queues`` holds the two ports; ``client`` the options, deadlines, error mapping and body
 encoding they share.
@@ -11,7 +11,6 @@ from adapters.sqs.queues import (
     SQS_MAX_BATCH_ENTRIES,
     SQS_MAX_MESSAGE_BYTES,
     SqsConnection,
-    SqsJobQueue,
     SqsOptions,
     SqsReportQueue,
     create_queues,
@@ -25,7 +24,6 @@ __all__ = [
     "SQS_MAX_BATCH_ENTRIES",
     "SQS_MAX_MESSAGE_BYTES",
     "SqsConnection",
-    "SqsJobQueue",
     "SqsOptions",
     "SqsReportQueue",
     "create_queues",

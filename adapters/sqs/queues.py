@@ -1,4 +1,8 @@
-"""Amazon SQS adapter (aiobotocore): a leased job queue and a batched report queue.
+"""Amazon SQS adapter (aiobotocore): the batched report queue (with its dead-letter queue).
+
+SQS carries reports only. Jobs need per-source routing, an atomic lease and a depth per
+source location, which SQS could give only with one queue per location: they live in Redis
+(``adapters.elasticache.jobs``).
 
 URL: ``sqs://QUEUE_NAME?option=value&...`` with options
 
@@ -38,33 +42,25 @@ from adapters.sqs.client import (
     SqsConnection,
     SqsOptions,
     create_queues,
-    decode_body,
     delete_queues,
     encode_body,
     parse_sqs_url,
     received_message,
-    visibility_timeout,
 )
 from cloudperf_core.backends import SharedResources
 from cloudperf_core.batching import chunks
 from cloudperf_core.bodies import ENCODING_ATTRIBUTE
-from cloudperf_core.clock import SystemClock
 from cloudperf_core.errors import (
     BackendConfigError,
-    InvalidSpecError,
-    MessageDecodeError,
-    NotFoundError,
     ReportRejectedError,
 )
-from cloudperf_core.models import AnyJob, LeasedJob, ReceivedMessage
-from cloudperf_core.ports import Clock
+from cloudperf_core.models import AnyJob, ReceivedMessage
 
 __all__ = [
     "ENCODING_ATTRIBUTE",
     "SQS_MAX_BATCH_ENTRIES",
     "SQS_MAX_MESSAGE_BYTES",
     "SqsConnection",
-    "SqsJobQueue",
     "SqsOptions",
     "SqsReportQueue",
     "create_queues",
@@ -94,88 +90,6 @@ class _SqsQueue:
     async def close(self) -> None:
         if self._owns_connection:
             await self.connection.close()
-
-
-class SqsJobQueue(_SqsQueue):
-    """Jobs as SQS messages; a lease is a receive with a visibility timeout.
-
-    ``lease_id`` is the receipt handle. SQS accepts a stale receipt handle, so this instance
-    also remembers the leases it handed out and refuses, with NotFoundError, to extend or ack
-    one it knows has lapsed (another process's lease is checked by SQS alone).
-    """
-
-    def __init__(
-        self, connection: SqsConnection, queue_url: str, *, clock: Clock | None = None, **kw: Any
-    ) -> None:
-        super().__init__(connection, queue_url, **kw)
-        self._clock: Clock = clock or SystemClock()
-        self._expiry_ms: dict[str, int] = {}
-
-    async def issue(self, jobs: Sequence[AnyJob]) -> None:
-        entries = []
-        for job in jobs:
-            text, attributes, size = encode_body(msgspec.json.encode(job))
-            if size > SQS_MAX_MESSAGE_BYTES:
-                raise InvalidSpecError(f"job {job.job_id} encodes to {size} bytes, over SQS's")
-            entries.append({"MessageBody": text, "MessageAttributes": attributes})
-        for chunk in chunks(entries, SQS_MAX_BATCH_ENTRIES):
-            await self.connection.batch("send_message_batch", self.queue_url, chunk)
-
-    async def lease(self, max_jobs: int, lease_s: float) -> list[LeasedJob]:
-        lease_ms = visibility_timeout(lease_s) * 1000
-        now_ms = self._clock.now_ms()  # before the call: a conservative expiry
-        raw = await self.connection.receive(self.queue_url, max_jobs, lease_s, wait_s=self.wait_s)
-        self._forget_lapsed(now_ms)
-        out = []
-        for message in raw:
-            try:
-                job = _job_decoder.decode(decode_body(message))
-            except (msgspec.DecodeError, MessageDecodeError) as exc:
-                # Left hidden for the lease; the queue's redrive policy dead-letters it.
-                log.warning("undecodable job message %s: %s", message.get("MessageId"), exc)
-                continue
-            received = received_message(message)
-            self._expiry_ms[received.receipt] = now_ms + lease_ms
-            out.append(
-                LeasedJob(
-                    job=job,
-                    lease_id=received.receipt,
-                    lease_expires_at_ms=now_ms + lease_ms,
-                    deliveries=received.deliveries,
-                )
-            )
-        return out
-
-    def _check_held(self, lease_id: str) -> None:
-        expiry_ms = self._expiry_ms.get(lease_id)
-        if expiry_ms is not None and expiry_ms <= self._clock.now_ms():
-            raise NotFoundError(f"lease {lease_id[:16]}... has lapsed")
-
-    def _forget_lapsed(self, now_ms: int) -> None:
-        # Keep lapsed leases an hour to answer NotFoundError; beyond that SQS decides.
-        if len(self._expiry_ms) > 10_000:
-            horizon_ms = now_ms - 3_600_000
-            self._expiry_ms = {k: v for k, v in self._expiry_ms.items() if v > horizon_ms}
-
-    async def extend(self, lease_id: str, lease_s: float) -> None:
-        self._check_held(lease_id)
-        now_ms = self._clock.now_ms()
-        visibility = visibility_timeout(lease_s)
-        await self.connection.call(
-            "change_message_visibility",
-            QueueUrl=self.queue_url,
-            ReceiptHandle=lease_id,
-            VisibilityTimeout=visibility,
-        )
-        if lease_id in self._expiry_ms:
-            self._expiry_ms[lease_id] = now_ms + visibility * 1000
-
-    async def ack(self, lease_id: str) -> None:
-        self._check_held(lease_id)
-        await self.connection.call(
-            "delete_message", QueueUrl=self.queue_url, ReceiptHandle=lease_id
-        )
-        self._expiry_ms.pop(lease_id, None)
 
 
 class SqsReportQueue(_SqsQueue):
@@ -321,17 +235,16 @@ async def open_queue(
 
 
 async def open_backend(url: str, port: str, *, shared: SharedResources | None = None) -> object:
-    """Entry point for ``sqs://``: ``jobs`` -> SqsJobQueue, ``reports`` -> SqsReportQueue."""
+    """Entry point for ``sqs://``: the ``reports`` port (SqsReportQueue)."""
     name, options = parse_sqs_url(url)
-    if port == "jobs":
-        return await open_queue(name, options, SqsJobQueue, shared=shared)
     if port == "reports":
         return await open_queue(name, options, SqsReportQueue, shared=shared)
-    raise BackendConfigError(f"sqs:// serves the jobs and reports ports, not {port!r}")
+    hint = " (jobs live in Redis: redis:// or rediss://)" if port == "jobs" else ""
+    raise BackendConfigError(f"sqs:// serves the reports port, not {port!r}{hint}")
 
 
 if TYPE_CHECKING:  # mypy proves each queue satisfies its port; nothing runs here
-    from cloudperf_core.ports import JobQueue, ReportQueue
+    from cloudperf_core.ports import ReportQueue
 
-    def _conforms(jobs: SqsJobQueue, reports: SqsReportQueue) -> tuple[JobQueue, ReportQueue]:
-        return (jobs, reports)
+    def _conforms(reports: SqsReportQueue) -> ReportQueue:
+        return reports

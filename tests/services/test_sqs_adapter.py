@@ -7,17 +7,15 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from adapters.memory import FakeClock
-from adapters.sqs import SqsJobQueue, SqsReportQueue, parse_sqs_url
+from adapters.sqs import SqsReportQueue, parse_sqs_url
 from adapters.sqs.client import map_error
-from cloudperf_core.backends import open_backend, open_job_queue, open_report_queue
+from cloudperf_core.backends import open_backend, open_report_queue
 from cloudperf_core.errors import (
     BackendConfigError,
     BackendError,
     BackendUnavailableError,
     NotFoundError,
 )
-from cloudperf_core.models import Job, ProbeSpec
 from tests.contract.makers.sqs import sqs_queues
 from tests.support.moto import moto_endpoint, unique_name
 
@@ -66,9 +64,11 @@ async def test_open_by_url_creates_queues_and_finds_the_dead_letter_queue() -> N
 
 async def test_opening_a_missing_queue_or_a_wrong_port_is_a_config_error() -> None:
     with pytest.raises(BackendConfigError):
-        await open_job_queue(sqs_url(unique_name("missing")))
-    with pytest.raises(BackendConfigError, match="jobs and reports"):
+        await open_backend(sqs_url(unique_name("missing")), "reports")
+    with pytest.raises(BackendConfigError, match="reports port"):
         await open_backend(sqs_url(unique_name("cache")), "cache")
+    with pytest.raises(BackendConfigError, match="jobs live in Redis"):
+        await open_backend(sqs_url(unique_name("jobs")), "jobs")
 
 
 # --- encoding ---------------------------------------------------------------------------------
@@ -127,35 +127,6 @@ async def test_an_entry_refused_as_the_senders_fault_raises_at_once() -> None:
         with pytest.raises(BackendError):
             await queue.send([b"a"])
     assert len(calls) == 1
-
-
-# --- leases -----------------------------------------------------------------------------------
-
-
-async def test_a_lease_lapsed_on_this_instances_clock_cannot_ack_or_extend() -> None:
-    async with sqs_queues("jobs") as shared:
-        clock = FakeClock()
-        queue = SqsJobQueue(shared.connection, shared.queue_url, clock=clock, owns_connection=False)
-        await queue.issue([Job(job_id="j", source="s", spec=ProbeSpec(targets=("::1",)))])
-        (old,) = await queue.lease(1, 60)
-        assert old.lease_expires_at_ms == clock.now_ms() + 60_000
-        clock.advance(60)  # SQS still hides the message and would accept the stale handle
-
-        with pytest.raises(NotFoundError):
-            await queue.ack(old.lease_id)
-        with pytest.raises(NotFoundError):
-            await queue.extend(old.lease_id, 30)
-
-        # The job was not deleted: once visible again it is leased a second time.
-        await queue.connection.call(
-            "change_message_visibility",
-            QueueUrl=queue.queue_url,
-            ReceiptHandle=old.lease_id,
-            VisibilityTimeout=0,
-        )
-        (again,) = await queue.lease(1, 30)
-        assert (again.job.job_id, again.deliveries) == ("j", 2)
-        await queue.ack(again.lease_id)
 
 
 # --- error mapping ----------------------------------------------------------------------------

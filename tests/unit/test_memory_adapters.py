@@ -167,17 +167,17 @@ async def test_fake_clock_drives_job_leases() -> None:
     clock = FakeClock()
     queue = InMemoryJobQueue(clock=clock)
     await queue.issue([Job(job_id="j", source="lab", spec=ProbeSpec(targets=("::1",)))])
-    (first,) = await queue.lease(5, lease_s=10)
+    (first,) = await queue.lease("lab", 5, lease_s=10)
     assert first.lease_expires_at_ms == clock.now_ms() + 10_000
 
     await clock.sleep(9.9)
-    assert await queue.lease(5, 10) == []
+    assert await queue.lease("lab", 5, 10) == []
     await queue.extend(first.lease_id, 10)
     clock.advance(10)
     with pytest.raises(NotFoundError):
         await queue.ack(first.lease_id)
 
-    (second,) = await queue.lease(5, 10)
+    (second,) = await queue.lease("lab", 5, 10)
     assert second.deliveries == 2
     await queue.ack(second.lease_id)
     assert len(queue) == 0

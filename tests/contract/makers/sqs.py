@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlencode
 
-from adapters.sqs import SqsJobQueue, SqsOptions, SqsReportQueue, delete_queues
+from adapters.sqs import SqsOptions, SqsReportQueue, delete_queues
 from cloudperf_core.bootstrap import Config, Services
 from tests.contract.makers import Maker, MakerContext
 from tests.support.moto import moto_endpoint, unique_name
@@ -46,14 +46,14 @@ def sqs_url(name: str, **overrides: Any) -> str:
 async def sqs_queues(
     kind: str, *, max_receives: int = MAX_RECEIVES, **option_overrides: Any
 ) -> AsyncIterator[Any]:
-    """Yield a fresh SqsJobQueue (``kind="jobs"``) or SqsReportQueue; delete its queues after."""
+    """Yield a fresh SqsReportQueue (``kind="reports"``); delete its queues after."""
     name = unique_name(f"cloudperf-{kind}")
     url = sqs_url(
         name, create=True, dlq=f"{name}-dlq", max_receives=max_receives, **option_overrides
     )
-    config = Config(store="memory://", jobs=url, reports=url)
+    config = Config(store="memory://", reports=url)
     async with Services(config) as services:
-        queue: SqsJobQueue | SqsReportQueue = await services.port(kind)  # type: ignore[assignment]
+        queue: SqsReportQueue = await services.port(kind)  # type: ignore[assignment]
         try:
             yield queue
         finally:
@@ -61,13 +61,8 @@ async def sqs_queues(
             await delete_queues(queue.connection, queue.queue_url, dlq_url)
 
 
-def _jobs(ctx: MakerContext) -> Any:
-    return sqs_queues("jobs")
-
-
 def _reports(ctx: MakerContext) -> Any:
     return sqs_queues("reports")
 
 
-JOB_QUEUES = [Maker("sqs", _jobs, needs_service=True)]
 REPORT_QUEUES = [Maker("sqs", _reports, needs_service=True)]
