@@ -131,10 +131,10 @@ async def test_two_openers_of_one_memory_name_share_state() -> None:
         Services(Config(store="memory://", jobs=url)) as worker,
     ):
         await (await server.jobs()).issue([job("j1")])
-        leased = await (await worker.jobs()).lease(10, 30)
+        leased = await (await worker.jobs()).lease("fra", 10, 30)
         assert [lease.job.job_id for lease in leased] == ["j1"]
     async with Services(Config(store="memory://", jobs=fresh())) as other:
-        assert await (await other.jobs()).lease(10, 30) == []
+        assert await (await other.jobs()).lease("fra", 10, 30) == []
 
 
 async def test_a_catalogue_shared_by_name_and_one_on_the_store_url(tmp_path: Path) -> None:
