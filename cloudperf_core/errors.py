@@ -80,6 +80,10 @@ class NotFoundError(CloudperfError):
     """A requested object (lease, job, user, probe) does not exist or has expired."""
 
 
+class ConflictError(CloudperfError):
+    """The request conflicts with what exists (a name taken, a lease held by another)."""
+
+
 class AuthError(CloudperfError):
     """A token or password was not accepted."""
 

@@ -18,6 +18,7 @@ from cloudperf_core.errors import (
     BackendError,
     BackendUnavailableError,
     CloudperfError,
+    ConflictError,
     InvalidSpecError,
     NotFoundError,
     ReportRejectedError,
@@ -51,6 +52,7 @@ class ApiError(Exception):
 ERROR_STATUS: tuple[tuple[type[CloudperfError], int, str], ...] = (
     (AuthError, 401, "unauthenticated"),
     (NotFoundError, 404, "not_found"),
+    (ConflictError, 409, "conflict"),
     (ReportRejectedError, 422, "invalid_report"),
     (InvalidSpecError, 400, "invalid"),
     (BackendUnavailableError, 503, "unavailable"),
