@@ -15,6 +15,7 @@ import argparse
 import json
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,10 @@ def _stats_fn() -> Callable[[Any], object] | None:
     return compute_stats_many
 
 
+def _parse_then(stats: Callable[[Any], object], text: str) -> object:
+    return stats(parse_fping(text))
+
+
 def _cases(quick: bool) -> list[tuple[str, int, int]]:
     sizes = (1_000, 10_000) if quick else (1_000, 10_000, 50_000, 200_000)
     cases = [("C", count, n) for count in COUNTS for n in sizes if n * count <= MAX_VALUES]
@@ -86,11 +91,11 @@ def run(quick: bool) -> dict[str, Any]:
         results = parse_fping(text, strict=True)
         assert len(results) == n, (len(results), n)
         fns: dict[str, Callable[[], object]] = {
-            "baseline": lambda text=text: baseline_parse(text),
-            "parse": lambda text=text: parse_fping(text),
+            "baseline": partial(baseline_parse, text),
+            "parse": partial(parse_fping, text),
         }
         if stats is not None:
-            fns["parse_stats"] = lambda text=text: stats(parse_fping(text))
+            fns["parse_stats"] = partial(_parse_then, stats, text)
         best = _best(fns, repeat)
         t_base, t_parse = best["baseline"], best["parse"]
         row: dict[str, Any] = {

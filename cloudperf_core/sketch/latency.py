@@ -128,7 +128,7 @@ class LatencySketch:
 
     # --- adding -------------------------------------------------------------------------
 
-    def add(self, rtt_us: float, count: int = 1) -> None:
+    def add(self, rtt_us: float, count: int | np.integer[Any] = 1) -> None:
         """Add ``count`` samples of value ``rtt_us``."""
         try:
             # ints and numpy ints; not floats, not bools

@@ -126,14 +126,9 @@ def reference(reports: list[MeasurementReport], grouping: Grouping) -> list[Any]
     for batch in (reports[: len(SOURCES)], reports[len(SOURCES) :]):
         for rw in windows_for_reports(batch):
             merge_into(merged, rw.windows)
+    dest_ids = {t: None if loc is None else ids[loc.name] for t, loc in TARGETS.items()}
     rows = sorted(
-        (
-            msgspec.structs.replace(
-                w,
-                dest_location_id=None if TARGETS[w.target] is None else ids[TARGETS[w.target].name],
-            )
-            for w in merged.values()
-        ),
+        (msgspec.structs.replace(w, dest_location_id=dest_ids[w.target]) for w in merged.values()),
         key=lambda w: (w.source, w.target, w.window_start_s, w.window_s),
     )
     index = PlaceIndex(
@@ -141,7 +136,8 @@ def reference(reports: list[MeasurementReport], grouping: Grouping) -> list[Any]
         probes={p.probe_id: p for p in PROBES},
         groups_of={SYD.name: ("apac", "transit"), MEL.name: ("apac",), NYC.name: ("transit",)},
     )
-    return msgspec.to_builtins(group_windows(rows, grouping, index))
+    expected: list[Any] = msgspec.to_builtins(group_windows(rows, grouping, index))
+    return expected
 
 
 async def test_every_grouping_gives_the_reference_answer(seeded: Any) -> None:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import asyncmy
 import pytest
 
-from adapters.aurora import open_backend
+from adapters.aurora import AuroraMeasurementStore, open_backend
 from adapters.memory import InMemoryMeasurementStore
 from cloudperf_core.errors import BackendUnavailableError
 from cloudperf_core.models import MeasurementReport, ProbeSpec, StatsQuery, TargetResult
@@ -104,6 +104,7 @@ async def test_without_retries_the_batch_fails_whole_and_a_resend_stores_it_once
     async with temp_database() as (url, store):
         db = url.rsplit("/", 1)[1].split("?", 1)[0]
         no_retry = await open_backend(url.replace("backoff_s", "max_attempts=1&backoff_s"), "store")
+        assert isinstance(no_retry, AuroraMeasurementStore)
         try:
 
             async def kill(conn_id: int) -> None:

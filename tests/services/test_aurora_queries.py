@@ -27,7 +27,9 @@ def _report(
         source=source,
         started_at_ms=at_s * 1000,
         spec=ProbeSpec(targets=(target,), count=len(rtts)),
-        results=[TargetResult(target=target, sent=len(rtts), received=len(rtts), rtts_us=rtts)],
+        results=[
+            TargetResult(target=target, sent=len(rtts), received=len(rtts), rtts_us=list(rtts))
+        ],
     )
 
 

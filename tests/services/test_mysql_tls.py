@@ -80,6 +80,7 @@ async def test_without_tls_the_server_refuses_the_user(server: tuple[int, Path])
     port, _ = server
     async with Services(Config(store=url(port, "max_attempts=1"))) as services:
         store = await services.store()
+        assert isinstance(store, AuroraMeasurementStore)
         with anyio.fail_after(NO_HANG_S), pytest.raises(BackendConfigError) as info:
             await store.schema_version()
     assert PASSWORD not in str(info.value)
@@ -92,6 +93,7 @@ async def test_an_untrusted_certificate_is_a_config_error_not_a_retry(
     # ssl=1 trusts the system's CAs only, and they never signed the test certificate.
     async with Services(Config(store=url(port, "ssl=1&max_attempts=4"))) as services:
         store = await services.store()
+        assert isinstance(store, AuroraMeasurementStore)
         with anyio.fail_after(NO_HANG_S), pytest.raises(BackendConfigError) as info:
             await store.schema_version()
     assert not isinstance(info.value, BackendUnavailableError)

@@ -40,7 +40,7 @@ async def tls_port(certificate: tuple[Path, Path]) -> AsyncIterator[int]:
     """A loopback TLS port forwarding to Redis."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(*certificate)
-    tasks: set[asyncio.Task[object]] = set()
+    tasks: set[asyncio.Future[tuple[None, None]]] = set()
 
     async def serve(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         redis_r, redis_w = await asyncio.open_connection("127.0.0.1", 6379)

@@ -47,7 +47,7 @@ def mysql_url(port: int) -> str:
 def mysql_bound(url: str) -> float:
     # A server that never answers: every attempt ends at the connect timeout.
     o = AuroraConfig.from_url(url).options
-    waits = sum(min(2.0, o.backoff_s * 2**i) for i in range(o.max_attempts - 1))
+    waits = sum(min(2.0, o.backoff_s * 2.0**i) for i in range(o.max_attempts - 1))
     return o.max_attempts * o.connect_timeout_s + waits
 
 

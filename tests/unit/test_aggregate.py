@@ -114,7 +114,8 @@ def test_summary_only_result_adds_counts_min_max_sum_but_no_sketch() -> None:
     )  # fmt: skip
     assert load_sketch(row.sketch).count == 0
     s = summarize([row])
-    assert (s.mean_us, s.min_us, s.max_us, s.loss_ratio) == (1000, 900, 1500, pytest.approx(0.2))
+    assert (s.mean_us, s.min_us, s.max_us) == (1000, 900, 1500)
+    assert s.loss_ratio == pytest.approx(0.2)
     assert s.p50_us is None
 
 
@@ -206,7 +207,7 @@ def test_rewindow_rolls_up_without_changing_the_numbers() -> None:
     ]  # fmt: skip
     minute_rows = rows_of(*reports)
     assert len(minute_rows) == 5
-    hourly: dict[tuple[str, str, int], WindowAggregate] = {}
+    hourly: dict[WindowKey, WindowAggregate] = {}
     merge_into(hourly, (rewindow(r, 3600) for r in minute_rows))
     (hour,) = hourly.values()
     assert (hour.window_start_s, hour.window_s) == (3600, 3600)
@@ -228,7 +229,9 @@ window_batches = st.lists(
 
 @settings(max_examples=100, deadline=None)
 @given(window_batches, st.randoms(use_true_random=False))
-def test_merge_order_does_not_matter(batches: list, rnd: random.Random) -> None:
+def test_merge_order_does_not_matter(
+    batches: list[tuple[int, str, list[int | None]]], rnd: random.Random
+) -> None:
     reports = [
         report([TargetResult(target=t, rtts_us=rtts)], started_at_ms=minute * 60_000)
         for minute, t, rtts in batches

@@ -102,7 +102,7 @@ def test_nothing_but_bootstrap_reads_the_environment() -> None:
 async def test_ports_open_on_first_use_and_stay_the_same_object(tmp_path: Path) -> None:
     config = Config(store=f"sqlite:///{tmp_path / 's.db'}", jobs=fresh(), cache=fresh())
     async with Services(config) as services:
-        assert services.opened == ()
+        assert not services.opened
         jobs = await services.jobs()
         assert await services.jobs() is jobs
         assert services.opened == ("jobs",)

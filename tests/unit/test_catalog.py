@@ -54,8 +54,8 @@ def test_a_sweep_ages_the_tracked_and_adds_the_found() -> None:
 def test_sweeps_must_keep_to_their_range() -> None:
     ok = DiscoverySweep(report_id="s1", start="2001:db8::", end="2001:db8::ff",
                         found=("2001:db8::7", "2001:DB8::7"), at_ms=0)  # fmt: skip
-    version, lo, hi, found = checked_sweep(ok)
-    assert (version, str(lo), str(hi), [str(a) for a in found]) == (
+    version, lo, hi, addresses = checked_sweep(ok)
+    assert (version, str(lo), str(hi), [str(a) for a in addresses]) == (
         6, "2001:db8::", "2001:db8::ff", ["2001:db8::7"],
     )  # fmt: skip
     for start, end, found in [

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import TypeVar
 
 import msgspec
 import pytest
@@ -25,7 +26,10 @@ from cloudperf_core.sketch.latency import LatencySketch
 from cloudperf_core.windows.aggregate import combine, combine_all, windows_for_reports
 from tests.unit.test_sketch import _v1_bytes
 
-Key = tuple[str, int] | str
+K = TypeVar("K", bound=Hashable)
+Key = tuple[str, int]
+# values, heavy, form, sent, sumsq, lo, jitter (what rows_st draws)
+Spec = tuple[list[int], int, str, int, float, int | None, int]
 
 
 def _sketch_bytes(values: list[int], heavy: int, form: str) -> bytes:
@@ -62,7 +66,7 @@ rows_st = st.builds(
 )
 
 
-def _row(key: Key, spec: tuple) -> WindowAggregate:
+def _row(key: Key, spec: Spec) -> WindowAggregate:
     values, heavy, form, sent, sumsq, lo, jitter = spec
     return WindowAggregate(
         source="fra",
@@ -98,25 +102,27 @@ def _few_blobs(limit: int) -> Iterator[None]:
 
 
 def _per_key(
-    pending: Mapping[Key, Sequence[WindowAggregate]], stored: Mapping[Key, WindowAggregate]
-) -> dict[Key, WindowAggregate]:
+    pending: Mapping[K, Sequence[WindowAggregate]], stored: Mapping[K, WindowAggregate]
+) -> dict[K, WindowAggregate]:
     with _few_blobs(10**9):
         return {key: combine(stored.get(key), rows) for key, rows in pending.items()}
 
 
 def _batch(
-    pending: Mapping[Key, Sequence[WindowAggregate]], stored: Mapping[Key, WindowAggregate]
-) -> dict[Key, WindowAggregate]:
+    pending: Mapping[K, Sequence[WindowAggregate]], stored: Mapping[K, WindowAggregate]
+) -> dict[K, WindowAggregate]:
     with _few_blobs(0):
         return combine_all(pending, stored)
 
 
-def _encoded(rows: dict[Key, WindowAggregate]) -> list[tuple[Key, bytes]]:
+def _encoded(rows: dict[K, WindowAggregate]) -> list[tuple[K, bytes]]:
     # JSON tells 5 from 5.0 and -0.0 from 0.0, and carries the sketch bytes.
     return [(key, msgspec.json.encode(row)) for key, row in rows.items()]
 
 
-def _split(batch: list) -> tuple[dict[Key, list[WindowAggregate]], dict[Key, WindowAggregate]]:
+def _split(
+    batch: list[tuple[bool, list[Spec]]],
+) -> tuple[dict[Key, list[WindowAggregate]], dict[Key, WindowAggregate]]:
     pending: dict[Key, list[WindowAggregate]] = {}
     stored: dict[Key, WindowAggregate] = {}
     for i, (has_stored, specs) in enumerate(batch):
@@ -131,7 +137,7 @@ def _split(batch: list) -> tuple[dict[Key, list[WindowAggregate]], dict[Key, Win
 
 @settings(max_examples=300, deadline=None)
 @given(batch_st)
-def test_combine_all_equals_combine_per_key(batch: list) -> None:
+def test_combine_all_equals_combine_per_key(batch: list[tuple[bool, list[Spec]]]) -> None:
     pending, stored = _split(batch)
     expected = _per_key(pending, stored)
     assert _encoded(_batch(pending, stored)) == _encoded(expected)
@@ -139,7 +145,7 @@ def test_combine_all_equals_combine_per_key(batch: list) -> None:
 
 @settings(max_examples=30, deadline=None)
 @given(st.lists(rows_st, min_size=45, max_size=50), st.booleans())
-def test_keys_with_fifty_rows(specs: list, has_stored: bool) -> None:
+def test_keys_with_fifty_rows(specs: list[Spec], has_stored: bool) -> None:
     key = ("t", 0)
     rows = [_row(key, spec) for spec in specs]
     stored = {key: rows.pop(0)} if has_stored else {}
@@ -217,7 +223,9 @@ def test_corrupt_stored_sketch_fails_the_whole_batch() -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(rows_st, min_size=2, max_size=6), st.integers(0, 10_000), st.integers(0, 255))
-def test_any_damaged_byte_raises_what_combine_raises(specs: list, at: int, value: int) -> None:
+def test_any_damaged_byte_raises_what_combine_raises(
+    specs: list[Spec], at: int, value: int
+) -> None:
     key = ("t", 0)
     rows = [_row(key, spec) for spec in specs]
     blob = rows[0].sketch

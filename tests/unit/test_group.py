@@ -8,7 +8,15 @@ import pytest
 
 from cloudperf_core.catalog import Location, Probe
 from cloudperf_core.errors import InvalidSpecError
-from cloudperf_core.models import Grouping, MeasurementReport, ProbeSpec, TargetResult
+from cloudperf_core.models import (
+    Grouping,
+    GroupStats,
+    MeasurementReport,
+    ProbeSpec,
+    TargetResult,
+    WindowAggregate,
+    WindowKey,
+)
 from cloudperf_core.windows.aggregate import merge_into, windows_for_report
 from cloudperf_core.windows.group import PlaceIndex, group_windows, grouping_for
 from tests.unit.test_aggregate import report, rows_of
@@ -30,12 +38,14 @@ INDEX = PlaceIndex(
 TAGS = {"t-syd": 1, "t-mel": 2, "t-nyc": 3}  # target -> location id; "t-x" is unknown
 
 
-def tagged(*reports: MeasurementReport) -> list:
+def tagged(*reports: MeasurementReport) -> list[WindowAggregate]:
     rows = rows_of(*reports)
     return [msgspec.structs.replace(w, dest_location_id=TAGS.get(w.target)) for w in rows]
 
 
-def probe_report(source: str, rtts: dict[str, list[int | None]], at_ms: int = 1_700_000_000_000):
+def probe_report(
+    source: str, rtts: dict[str, list[int | None]], at_ms: int = 1_700_000_000_000
+) -> MeasurementReport:
     return report(
         [
             TargetResult(target=t, sent=len(v), received=sum(x is not None for x in v), rtts_us=v)
@@ -53,7 +63,7 @@ ROWS = tagged(
 )
 
 
-def keys(groups: list, *fields: str) -> list[tuple]:
+def keys(groups: list[GroupStats], *fields: str) -> list[tuple[object, ...]]:
     return [tuple(getattr(g, f) for f in fields) for g in groups]
 
 
@@ -126,7 +136,7 @@ def test_group_percentiles_come_from_the_pooled_samples() -> None:
         "t-syd": rng.integers(5_000, 20_000, 50),
         "t-mel": rng.integers(100_000, 400_000, 10),
     }
-    merged: dict = {}
+    merged: dict[WindowKey, WindowAggregate] = {}
     for i, (target, values) in enumerate(batches.items()):
         rep = MeasurementReport(
             report_id=f"r{i}", source="p1", started_at_ms=1_700_000_000_000,

@@ -9,6 +9,7 @@ import pytest
 from cloudperf_core.errors import FpingParseError, FpingParseWarning
 from cloudperf_core.fping import parser
 from cloudperf_core.fping.parser import parse_fping, parse_fping_output
+from cloudperf_core.models import TargetResult
 
 
 @pytest.fixture(params=["per-line", "fast-path"], autouse=True)
@@ -18,8 +19,8 @@ def both_paths(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
         monkeypatch.setattr(parser, "FAST_MIN_LINES", 1)
 
 
-def one(text: str, **kw: object) -> parser.TargetResult:
-    (target,) = parse_fping(text, strict=True, **kw)  # type: ignore[arg-type]
+def one(text: str | bytes) -> TargetResult:
+    (target,) = parse_fping(text, strict=True)
     return target
 
 

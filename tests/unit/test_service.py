@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -63,7 +63,9 @@ def make_report(
         (lambda r: setattr(r.results[0], "duplicates", -1), "duplicates"),
     ],
 )
-def test_validate_rejects_reports_whose_numbers_cannot_be_true(mutate, reason) -> None:
+def test_validate_rejects_reports_whose_numbers_cannot_be_true(
+    mutate: Callable[[MeasurementReport], object], reason: str
+) -> None:
     report = make_report()
     mutate(report)
     with pytest.raises(ReportRejectedError, match=reason):
@@ -415,4 +417,5 @@ async def test_measure_wraps_the_runner_results_in_a_report_that_ingests() -> No
     store = InMemoryMeasurementStore()
     await service.ingest_reports(store, [report], clock=clock)
     [group] = await service.query_stats(store, StatsQuery(targets=("::1",)), "target")
-    assert (group.stats.sent, group.stats.p50_us) == (3, pytest.approx(1250, rel=0.01))
+    assert group.stats.sent == 3
+    assert group.stats.p50_us == pytest.approx(1250, rel=0.01)

@@ -29,7 +29,7 @@ START_MS = 1_700_000_000_000
 
 
 def _report(report_id: str, sent: int = 3) -> MeasurementReport:
-    rtts = [1000 + i for i in range(min(sent, 3))]
+    rtts: list[int | None] = [1000 + i for i in range(min(sent, 3))]
     return MeasurementReport(
         report_id=report_id,
         source="lab",

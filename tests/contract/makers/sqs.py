@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 from adapters.sqs import SqsOptions, SqsReportQueue, delete_queues
@@ -44,7 +44,7 @@ def sqs_url(name: str, **overrides: Any) -> str:
 
 @asynccontextmanager
 async def sqs_queues(
-    kind: str, *, max_receives: int = MAX_RECEIVES, **option_overrides: Any
+    kind: Literal["reports"], *, max_receives: int = MAX_RECEIVES, **option_overrides: Any
 ) -> AsyncIterator[Any]:
     """Yield a fresh SqsReportQueue (``kind="reports"``); delete its queues after."""
     name = unique_name(f"cloudperf-{kind}")
@@ -53,7 +53,8 @@ async def sqs_queues(
     )
     config = Config(store="memory://", reports=url)
     async with Services(config) as services:
-        queue: SqsReportQueue = await services.port(kind)  # type: ignore[assignment]
+        queue = await services.port(kind)
+        assert isinstance(queue, SqsReportQueue)
         try:
             yield queue
         finally:

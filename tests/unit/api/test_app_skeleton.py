@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 import msgspec
 import pytest
@@ -83,7 +85,7 @@ async def tclient(ctx: ApiContext) -> httpx.AsyncClient:
 
 def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, str]:
     assert response.status_code == status, response.text
-    body = response.json()
+    body: dict[str, str] = response.json()
     assert set(body) == {"error", "detail"} and body["error"] == code and body["detail"]
     return body
 
@@ -124,7 +126,8 @@ async def test_body_limit_declared_and_streamed(
         "body_too_large",
     )
 
-    async def chunks():  # no Content-Length: the limit holds while streaming
+    # no Content-Length: the limit holds while streaming
+    async def chunks() -> AsyncIterator[bytes]:
         for _ in range(ctx.settings.max_body_bytes // 1000 + 2):
             yield b" " * 1000
 
