@@ -25,6 +25,7 @@ from cloudperf_core.catalog import (
     search_text,
 )
 from cloudperf_core.errors import BackendError
+from cloudperf_core.places import PlaceKind, PlaceSummary, check_place_kind, place_order
 
 __all__ = [
     "after_address",
@@ -32,6 +33,8 @@ __all__ = [
     "location_from_row",
     "location_params",
     "packed",
+    "place_from_row",
+    "places_after",
     "probe_from_row",
     "range_from_row",
     "settings_from_body",
@@ -84,6 +87,32 @@ def location_params(location: Location) -> tuple[Any, ...]:
         location.longitude,
         search_text(location),
     )
+
+
+def places_after(kind: PlaceKind, after: str | None) -> tuple[Any, ...]:
+    """Keyset parameters of the ``list_places`` statements (countries: code; cities:
+    code, code, city; ASNs: number), starting before everything when ``after`` is None."""
+    kind = check_place_kind(kind)
+    if kind == "country":
+        return ("" if after is None else place_order(kind, after)[0],)
+    if kind == "city":
+        country, city = ("", "") if after is None else place_order(kind, after)
+        return (country, country, city)
+    return (-1 if after is None else place_order(kind, after)[1],)
+
+
+def place_from_row(kind: PlaceKind, row: Sequence[Any]) -> PlaceSummary:
+    """A place from (country code, name, count), (code or "", city, count) or (asn, name,
+    count)."""
+    if kind == "country":
+        return PlaceSummary(kind=kind, key=str(row[0]), name=row[1], locations=int(row[2]))
+    if kind == "city":
+        code, city = str(row[0]), str(row[1])
+        return PlaceSummary(
+            kind=kind, key=f"{code}/{city}", name=city, country_code=code or None,
+            locations=int(row[2]),
+        )  # fmt: skip
+    return PlaceSummary(kind=kind, key=f"AS{int(row[0])}", name=row[1], locations=int(row[2]))
 
 
 def location_from_row(row: Sequence[Any]) -> Location:

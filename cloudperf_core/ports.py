@@ -35,6 +35,7 @@ from cloudperf_core.models import (
     StatsQuery,
     WindowAggregate,
 )
+from cloudperf_core.places import PlaceKind, PlaceSummary
 
 
 class MeasurementStore(Protocol):
@@ -290,6 +291,13 @@ class Places(Protocol):
     ) -> list[Location]:
         """Locations (by name) whose name, ``AS<n>``, ASN name, country code or name, or city
         contain every word of ``text``, case-insensitively; a blank text finds nothing."""
+        ...
+
+    async def list_places(
+        self, kind: PlaceKind, *, after: str | None = None, limit: int = 100
+    ) -> list[PlaceSummary]:
+        """Countries, cities or ASNs of the locations, in :mod:`cloudperf_core.places` order,
+        after the key ``after`` (as :func:`~cloudperf_core.places.summarize_places`)."""
         ...
 
     async def put_ranges(self, ranges: Sequence[AddressRange]) -> int:

@@ -24,6 +24,8 @@ from adapters.catalog_rows import (
     location_from_row,
     location_params,
     packed,
+    place_from_row,
+    places_after,
     range_from_row,
     status_from_counts,
     unpacked,
@@ -46,6 +48,7 @@ from cloudperf_core.catalog import (
     search_terms,
 )
 from cloudperf_core.errors import InvalidSpecError
+from cloudperf_core.places import PlaceKind, PlaceSummary
 
 __all__ = ["AuroraCatalog"]
 
@@ -124,6 +127,13 @@ class AuroraCatalog(AuroraDirectory):
         stmt = q.SEARCH + q.AND_SEARCH_TERM * len(terms) + q.ORDER_BY_NAME_LIMIT
         params = [after or "", *(like_pattern(t) for t in terms), limit]
         return [location_from_row(r) for r in await self._rows("search", stmt, params)]
+
+    async def list_places(
+        self, kind: PlaceKind, *, after: str | None = None, limit: int = 100
+    ) -> list[PlaceSummary]:
+        params = (*places_after(kind, after), check_limit(limit))
+        rows = await self._rows("list places", q.LIST_PLACES[kind], params)
+        return [place_from_row(kind, r) for r in rows]
 
     # --- ranges ----------------------------------------------------------------------------
 

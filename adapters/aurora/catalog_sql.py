@@ -47,6 +47,25 @@ SEARCH = f"SELECT {_LOC} FROM locations l WHERE l.name > %s"  # noqa: S608 - con
 AND_SEARCH_TERM = " AND l.search_text LIKE %s ESCAPE '!'"
 ORDER_BY_NAME_LIMIT = " ORDER BY l.name LIMIT %s"
 
+# list_places: one statement per kind, keyset on the grouped columns (indexed).
+LIST_PLACES = {
+    "country": (
+        "SELECT l.country, MAX(l.country_name), COUNT(*) FROM locations l"
+        " WHERE l.country IS NOT NULL AND l.country > %s"
+        " GROUP BY l.country ORDER BY l.country LIMIT %s"
+    ),
+    "city": (
+        "SELECT COALESCE(l.country, ''), l.city, COUNT(*) FROM locations l"
+        " WHERE l.city IS NOT NULL AND (COALESCE(l.country, '') > %s"
+        " OR (COALESCE(l.country, '') = %s AND l.city > %s))"
+        " GROUP BY COALESCE(l.country, ''), l.city ORDER BY 1, 2 LIMIT %s"
+    ),
+    "asn": (
+        "SELECT l.asn, MAX(l.asn_name), COUNT(*) FROM locations l"
+        " WHERE l.asn IS NOT NULL AND l.asn > %s GROUP BY l.asn ORDER BY l.asn LIMIT %s"
+    ),
+}
+
 # --- ranges ----------------------------------------------------------------------------------
 
 UPSERT_RANGES = upsert(

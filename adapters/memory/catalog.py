@@ -44,6 +44,7 @@ from cloudperf_core.catalog import (
     sweep_histories,
 )
 from cloudperf_core.errors import NotFoundError
+from cloudperf_core.places import PlaceKind, PlaceSummary, page_places, summarize_places
 
 __all__ = ["InMemoryCatalog"]
 
@@ -147,6 +148,13 @@ class InMemoryCatalog:
             if (after is None or name > after) and all(t in search_text(loc) for t in terms)
         ]
         return hits[:limit]
+
+    async def list_places(
+        self, kind: PlaceKind, *, after: str | None = None, limit: int = 100
+    ) -> list[PlaceSummary]:
+        await anyio.lowlevel.checkpoint()
+        places = summarize_places(self._locations.values(), kind)
+        return page_places(places, kind, after=after, limit=limit)
 
     # --- ranges ----------------------------------------------------------------------------
 

@@ -16,6 +16,8 @@ from adapters.catalog_rows import (
     location_from_row,
     location_params,
     packed,
+    place_from_row,
+    places_after,
     range_from_row,
     status_from_counts,
     unpacked,
@@ -42,6 +44,7 @@ from cloudperf_core.catalog import (
     sweep_histories,
 )
 from cloudperf_core.errors import InvalidSpecError
+from cloudperf_core.places import PlaceKind, PlaceSummary
 
 __all__ = ["SqliteCatalog"]
 
@@ -127,6 +130,17 @@ class SqliteCatalog(SqliteDirectory):
             return [location_from_row(r) for r in conn.execute(sql, params)]
 
         return await self._read("searching locations", body)
+
+    async def list_places(
+        self, kind: PlaceKind, *, after: str | None = None, limit: int = 100
+    ) -> list[PlaceSummary]:
+        params = (*places_after(kind, after), check_limit(limit))
+        stmt = q.LIST_PLACES[kind]
+
+        def body(conn: Conn) -> list[PlaceSummary]:
+            return [place_from_row(kind, r) for r in conn.execute(stmt, params)]
+
+        return await self._read("listing places", body)
 
     # --- ranges ----------------------------------------------------------------------------
 

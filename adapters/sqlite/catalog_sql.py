@@ -36,6 +36,25 @@ SEARCH = f"SELECT {_LOC} FROM locations l WHERE l.name > ?"  # noqa: S608 - cons
 AND_SEARCH_TERM = " AND l.search_text LIKE ? ESCAPE '!'"
 ORDER_BY_NAME_LIMIT = " ORDER BY l.name LIMIT ?"
 
+# list_places: one statement per kind, keyset on the grouped columns (indexed).
+LIST_PLACES = {
+    "country": (
+        "SELECT l.country_code, MAX(l.country_name), COUNT(*) FROM locations l"
+        " WHERE l.country_code IS NOT NULL AND l.country_code > ?"
+        " GROUP BY l.country_code ORDER BY l.country_code LIMIT ?"
+    ),
+    "city": (
+        "SELECT COALESCE(l.country_code, ''), l.city, COUNT(*) FROM locations l"
+        " WHERE l.city IS NOT NULL AND (COALESCE(l.country_code, '') > ?"
+        " OR (COALESCE(l.country_code, '') = ? AND l.city > ?))"
+        " GROUP BY COALESCE(l.country_code, ''), l.city ORDER BY 1, 2 LIMIT ?"
+    ),
+    "asn": (
+        "SELECT l.asn, MAX(l.asn_name), COUNT(*) FROM locations l"
+        " WHERE l.asn IS NOT NULL AND l.asn > ? GROUP BY l.asn ORDER BY l.asn LIMIT ?"
+    ),
+}
+
 # --- ranges ----------------------------------------------------------------------------------
 
 UPSERT_RANGE = (
