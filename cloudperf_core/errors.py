@@ -88,6 +88,14 @@ class AuthError(CloudperfError):
     """A token or password was not accepted."""
 
 
+class RateLimitedError(CloudperfError):
+    """Too many attempts (e.g. failed logins); ``retry_after_s`` says when to try again."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message)
+
+
 class SketchDecodeError(CloudperfError):
     """Bytes given to ``LatencySketch.from_bytes`` are not a valid serialized sketch."""
 

@@ -36,6 +36,10 @@ class ServiceSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     clock_skew_s: Annotated[int, msgspec.Meta(ge=1, le=86_400)] = 300
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1_000_000)] = 900_000
     max_jobs_per_poll: Annotated[int, msgspec.Meta(ge=1, le=100)] = 50
+    # Status: a probe is online when seen (any authenticated call) within this long; a range
+    # is fresh when swept within the discovery interval.
+    online_window_s: Annotated[int, msgspec.Meta(ge=10, le=86_400)] = 90
+    discovery_interval_s: _Seconds = 86_400
 
 
 SETTING_ENV_PREFIX = "CLOUDPERF_"

@@ -21,6 +21,7 @@ from cloudperf_core.errors import (
     ConflictError,
     InvalidSpecError,
     NotFoundError,
+    RateLimitedError,
     ReportRejectedError,
 )
 
@@ -53,6 +54,7 @@ ERROR_STATUS: tuple[tuple[type[CloudperfError], int, str], ...] = (
     (AuthError, 401, "unauthenticated"),
     (NotFoundError, 404, "not_found"),
     (ConflictError, 409, "conflict"),
+    (RateLimitedError, 429, "rate_limited"),
     (ReportRejectedError, 422, "invalid_report"),
     (InvalidSpecError, 400, "invalid"),
     (BackendUnavailableError, 503, "unavailable"),
@@ -88,6 +90,8 @@ def from_cloudperf_error(exc: CloudperfError) -> Response:
         headers = {"Retry-After": "5"} if status == 503 else None
         return error_response(status, code, detail, headers)
     detail = exc.reason if isinstance(exc, ReportRejectedError) else str(exc)
+    if isinstance(exc, RateLimitedError):
+        return error_response(status, code, detail, {"Retry-After": str(exc.retry_after_s)})
     return error_response(status, code, detail)
 
 

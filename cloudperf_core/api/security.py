@@ -3,8 +3,12 @@
 :func:`authorize` runs before every handler, as the operation's ``auth`` says:
 ``probe`` needs a probe token of an enabled probe; ``viewer``/``operator``/``admin`` need a
 live session of a user who still exists and whose CURRENT role (from the catalogue, not the
-one at login) is at least that. Every refusal is a 401/403 with a reason; which part of a
-token was wrong is never said.
+one at login) is at least that, and that was not ended by a later password change. Every
+refusal is a 401/403 with a reason; which part of a token was wrong is never said.
+
+A session presented as the cookie (a browser) may change state only with
+``Content-Type: application/json``, which a cross-site form cannot send (on top of the
+cookie's SameSite=Strict); a bearer token is never sent by a browser on its own.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from cloudperf_core.auth import (
 )
 from cloudperf_core.catalog import Probe, Role
 from cloudperf_core.models import Session
+from cloudperf_core.service.users import session_is_current
 
 SESSION_COOKIE = "cloudperf_session"
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -59,17 +64,36 @@ def session_token(request: Request) -> str | None:
     return bearer_token(request) or request.cookies.get(SESSION_COOKIE)
 
 
+def is_json(request: Request) -> bool:
+    content_type = request.headers.get("content-type", "")
+    return content_type.split(";", 1)[0].strip().lower() == "application/json"
+
+
+def check_cookie_write(request: Request) -> None:
+    """415 for a state-changing request authenticated by the cookie without a JSON type."""
+    if (
+        request.method not in ("GET", "HEAD", "OPTIONS")
+        and request.headers.get("authorization") is None
+        and request.cookies.get(SESSION_COOKIE) is not None
+        and not is_json(request)
+    ):
+        raise ApiError(
+            415, "unsupported_media_type", "send state-changing requests as application/json"
+        )
+
+
 async def authenticate_user(call: Call, minimum: Role) -> Session:
     token = session_token(call.request)
     if token is None or not looks_like_session_token(token):
         raise _unauthenticated("session (log in at POST /v1/login)")
+    check_cookie_write(call.request)
     sessions = await call.ctx.services.sessions()
     session = await sessions.get(token_hash(token))
     if session is None:
         raise _unauthenticated("session (log in at POST /v1/login)")
     catalog = await call.ctx.services.catalog()
     user = await catalog.get_user(session.user)
-    if user is None:
+    if user is None or not await session_is_current(await call.ctx.services.cache(), session):
         await sessions.revoke(session.token_hash)
         raise _unauthenticated("session (log in at POST /v1/login)")
     if not role_allows(user.role, minimum):

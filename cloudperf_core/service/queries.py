@@ -1,11 +1,21 @@
-"""Merged statistics by place (sketches merged, never averaged) and catalogue listings."""
+"""Merged statistics by place (sketches merged, never averaged), time series for plots,
+and catalogue listings (places, what has data, what an address is)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
 
-from cloudperf_core.catalog import MAX_PAGE, LocationFilter, Probe
+import msgspec
+
+from cloudperf_core.catalog import (
+    MAX_PAGE,
+    Location,
+    LocationFilter,
+    Probe,
+    ReachableAddress,
+    parse_address,
+)
 from cloudperf_core.errors import InvalidSpecError
 from cloudperf_core.models import (
     GroupBy,
@@ -15,8 +25,10 @@ from cloudperf_core.models import (
     StatsQuery,
     WindowAggregate,
 )
+from cloudperf_core.places import PlaceKind, PlaceSummary, page_places, summarize_places
 from cloudperf_core.ports import Catalog, MeasurementStore
 from cloudperf_core.windows import group
+from cloudperf_core.windows.series import SeriesPoint, align, choose_step_s, series_points
 
 log = logging.getLogger(__name__)
 
@@ -103,3 +115,96 @@ async def all_probes(catalog: Catalog) -> list[Probe]:
         out.extend(page)
         if len(page) < MAX_PAGE:
             return out
+
+
+class Series(msgspec.Struct, kw_only=True):
+    """A time series: ``[since_s, until_s)`` in whole steps of ``step_s``, a point each."""
+
+    since_s: int
+    until_s: int
+    step_s: int
+    points: list[SeriesPoint]
+
+
+async def query_series(
+    store: MeasurementStore,
+    query: PlaceQuery,
+    *,
+    catalog: Catalog | None = None,
+    step_s: int | None = None,
+) -> Series:
+    """The windows a place query selects, merged per step (sketches merged per step).
+
+    ``query`` needs ``since_s`` and ``until_s``; the range is widened to whole steps. The
+    step is ``step_s`` or one giving about 100-300 points, raised where stored windows are
+    longer (rolled-up data) so no window is split.
+    """
+    if query.since_s is None or query.until_s is None:
+        raise InvalidSpecError("a series needs since and until")
+    span_s = query.until_s - query.since_s
+    step = choose_step_s(span_s, (), step_s)
+    since, until = align(query.since_s, query.until_s, step)
+    rows = await store.fetch_windows(await _series_query(query, catalog, since, until))
+    fitted = choose_step_s(span_s, {w.window_s for w in rows}, step_s)
+    if fitted != step:  # rolled-up windows: a coarser step, maybe a wider range to fetch
+        step = fitted
+        wider = align(query.since_s, query.until_s, step)
+        if wider != (since, until):
+            since, until = wider
+            rows = await store.fetch_windows(await _series_query(query, catalog, since, until))
+    return Series(
+        since_s=since, until_s=until, step_s=step, points=series_points(rows, since, until, step)
+    )
+
+
+async def _series_query(
+    query: PlaceQuery, catalog: Catalog | None, since_s: int, until_s: int
+) -> StatsQuery:
+    widened = msgspec.structs.replace(query, since_s=since_s, until_s=until_s)
+    return await _store_query(widened, catalog)
+
+
+async def list_places(
+    catalog: Catalog,
+    kind: PlaceKind,
+    *,
+    after: str | None = None,
+    limit: int = 100,
+    with_data: MeasurementStore | None = None,
+    since_s: int | None = None,
+    until_s: int | None = None,
+) -> list[PlaceSummary]:
+    """Countries, cities or ASNs of the catalogue, page by page; with ``with_data`` (the
+    store), only those with windows starting in ``[since_s, until_s)`` (their ``locations``
+    then count the locations with data)."""
+    if with_data is None:
+        return await catalog.list_places(kind, after=after, limit=limit)
+    presence = await with_data.data_presence(since_s, until_s)
+    located = await catalog.locations_by_id(presence.dest_location_ids)
+    places = summarize_places(located.values(), kind)
+    return page_places(places, kind, after=after, limit=limit)
+
+
+class AddressInfo(msgspec.Struct, kw_only=True):
+    """What the catalogue knows of an address: its location and its discovery history."""
+
+    address: str
+    ip_version: int
+    location: Location | None = None
+    reachable: ReachableAddress | None = None
+
+
+async def describe_address(catalog: Catalog, address: str) -> AddressInfo:
+    """The address's location (None outside every range) and, if discovery tracks it, its
+    reachability history. InvalidSpecError if ``address`` is not an IP address."""
+    addr = parse_address(address)
+    text = str(addr)
+    info = AddressInfo(address=text, ip_version=addr.version)
+    info.location = await catalog.locate(text)
+    if info.location is not None:
+        # Tracked addresses are listed after a key: start just before this one.
+        before = None if int(addr) == 0 else str(type(addr)(int(addr) - 1))
+        page = await catalog.reachable_addresses(info.location.name, after=before, limit=1)
+        if page and page[0].address == text:
+            info.reachable = page[0]
+    return info
