@@ -96,6 +96,10 @@ class RateLimitedError(CloudperfError):
         super().__init__(message)
 
 
+class WrongPasswordError(AuthError):
+    """A signed-in user's current password, asked for again to change it, was wrong."""
+
+
 class SketchDecodeError(CloudperfError):
     """Bytes given to ``LatencySketch.from_bytes`` are not a valid serialized sketch."""
 

@@ -23,6 +23,7 @@ from cloudperf_core.errors import (
     NotFoundError,
     RateLimitedError,
     ReportRejectedError,
+    WrongPasswordError,
 )
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class ApiError(Exception):
 
 # (error class, status, code): the first class the error is an instance of wins.
 ERROR_STATUS: tuple[tuple[type[CloudperfError], int, str], ...] = (
+    (WrongPasswordError, 403, "wrong_password"),  # signed in; not a reason to sign out
     (AuthError, 401, "unauthenticated"),
     (NotFoundError, 404, "not_found"),
     (ConflictError, 409, "conflict"),

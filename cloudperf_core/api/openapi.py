@@ -3,7 +3,9 @@
 Nothing here is written by hand per route: each :class:`~cloudperf_core.api.http.Operation`
 contributes its path, method, auth, query parameters (the fields of its query Struct),
 request body and response schemas (``msgspec.json.schema_components``), and the error
-statuses it documents (all with the shared ``ErrorBody``).
+statuses it documents (all with the shared ``ErrorBody``): its own ``errors``, plus
+401/403/503 for every authenticated operation, 415 for a user's state change (cookie
+sessions write only with JSON), 400/413/415 for a body, 400 for a query.
 """
 
 from __future__ import annotations
@@ -98,7 +100,10 @@ def _responses(
     out: dict[str, Any] = {str(op.status): ok}
     statuses = set(op.errors)
     if op.auth != "none":
-        statuses |= {401, 403}
+        # Authenticating reads the catalogue and the sessions: a backend may be down.
+        statuses |= {401, 403, 503}
+    if op.auth not in ("none", "probe") and op.method != "GET":
+        statuses.add(415)  # a browser's cookie session writes only with a JSON content type
     if op.body is not None:
         statuses |= {400, 413, 415}
     if op.query is not None:

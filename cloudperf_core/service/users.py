@@ -7,7 +7,11 @@ user administration the API offers on top of :mod:`cloudperf_core.service.direct
 - Failures are counted per user name and per client address (RateCounters
   ``login_failures:user:<name>`` / ``login_failures:addr:<address>``) over a sliding
   ``settings.login_window_s``; at the limit, logins are refused with
-  :class:`RateLimitedError` (HTTP 429) *before* any hash is computed.
+  :class:`RateLimitedError` (HTTP 429) *before* any hash is computed. A password change
+  checks the old password under the same limits, counted per user apart from logins
+  (``password_failures:user:<name>``): someone failing logins with a user's name cannot
+  keep that user from changing their password, while a stolen session cannot be used to
+  guess the password quickly.
 - A session is ``cps_<256 random bits>``, stored under its SHA-256 for
   ``settings.session_ttl_s``. Changing or resetting a password, and deleting or creating a
   user, ends every older session of that name: the cache holds a per-user floor
@@ -27,7 +31,13 @@ import msgspec
 from cloudperf_core.auth import PasswordHasher, mint_session_token, role_allows, token_hash
 from cloudperf_core.catalog import Role, User
 from cloudperf_core.clock import MINUTE_MS, minute_start_ms
-from cloudperf_core.errors import AuthError, ConflictError, InvalidSpecError, RateLimitedError
+from cloudperf_core.errors import (
+    AuthError,
+    ConflictError,
+    InvalidSpecError,
+    RateLimitedError,
+    WrongPasswordError,
+)
 from cloudperf_core.models import Session
 from cloudperf_core.ports import Cache, Clock, Directory, RateCounters, SessionStore
 from cloudperf_core.service import directory as admin
@@ -66,17 +76,19 @@ class Accounts:
 # --- rate limits ----------------------------------------------------------------------------
 
 
-def _failure_counters(name: str, address: str) -> tuple[str, str]:
-    return f"login_failures:user:{name}", f"login_failures:addr:{address}"
+def _failure_counters(name: str, address: str, what: str) -> tuple[str, str]:
+    return f"{what}_failures:user:{name}", f"login_failures:addr:{address}"
 
 
-async def _refuse_if_limited(accounts: Accounts, name: str, address: str) -> None:
+async def _refuse_if_limited(
+    accounts: Accounts, name: str, address: str, what: str = "login"
+) -> None:
     """RateLimitedError if the user or the address is at its failure limit."""
     s, now_ms = accounts.settings, accounts.clock.now_ms()
     window_ms = s.login_window_s * 1000
     since_ms = minute_start_ms(now_ms - window_ms)
     limits = (s.login_failures_per_user, s.login_failures_per_address)
-    for key, limit in zip(_failure_counters(name, address), limits, strict=True):
+    for key, limit in zip(_failure_counters(name, address, what), limits, strict=True):
         minutes = await accounts.counters.per_minute(key, since_ms, now_ms + 1)
         total = sum(count for _, count in minutes)
         if total < limit:
@@ -91,9 +103,9 @@ async def _refuse_if_limited(accounts: Accounts, name: str, address: str) -> Non
                 )
 
 
-async def _count_failure(accounts: Accounts, name: str, address: str) -> None:
+async def _count_failure(accounts: Accounts, name: str, address: str, what: str = "login") -> None:
     now_ms = accounts.clock.now_ms()
-    for key in _failure_counters(name, address):
+    for key in _failure_counters(name, address, what):
         await accounts.counters.hit(key, now_ms)
 
 
@@ -162,11 +174,11 @@ async def change_password(
 ) -> tuple[str, Session]:
     """Set a new password after checking the old one; every session of the user ends,
     this one included, and a new session is returned in its place."""
-    await _refuse_if_limited(accounts, session.user, address)
+    await _refuse_if_limited(accounts, session.user, address, "password")
     user = await accounts.directory.get_user(session.user)
     if user is None or not await accounts.hasher.verify(user.password_hash, old):
-        await _count_failure(accounts, session.user, address)
-        raise AuthError("the current password is wrong")
+        await _count_failure(accounts, session.user, address, "password")
+        raise WrongPasswordError("the current password is wrong")
     hashed = await accounts.hasher.hash(new)
     await accounts.directory.put_user(msgspec.structs.replace(user, password_hash=hashed))
     await accounts.sessions.revoke(token_hash(token))

@@ -63,7 +63,7 @@ def _is_address(text: str) -> bool:
     Operation(
         "GET", "/v1/search", "Locations whose name, ASN, country or city match every word "
         "(an IP address finds its location)", "viewer", "catalog", query=SearchParams,
-        response=Page[LocationView], errors=(400, 503),
+        response=Page[LocationView], errors=(400,),
     )
 )  # fmt: skip
 async def search(call: Call) -> Response:
@@ -84,7 +84,7 @@ def _places_endpoint(kind: PlaceKind, path: str, what: str) -> ApiRoute:
         Operation(
             "GET", path, f"The {what} of the catalogue, or only those with data lately",
             "viewer", "catalog", query=PlaceParams, response=Page[PlaceSummary],
-            errors=(400, 503),
+            errors=(400,),
         )
     )  # fmt: skip
     async def handler(call: Call) -> Response:
@@ -114,7 +114,7 @@ asns = _places_endpoint("asn", "/v1/asns", "ASNs")
 @endpoint(
     Operation(
         "GET", "/v1/groups", "Groups of locations", "viewer", "catalog", query=PageParams,
-        response=Page[GroupSummary], errors=(400, 503),
+        response=Page[GroupSummary], errors=(400,),
     )
 )  # fmt: skip
 async def list_groups(call: Call) -> Response:
@@ -132,7 +132,7 @@ async def list_groups(call: Call) -> Response:
 @endpoint(
     Operation(
         "GET", "/v1/groups/{name}", "The locations of a group, page by page", "viewer",
-        "catalog", query=PageParams, response=GroupMembers, errors=(400, 404, 503),
+        "catalog", query=PageParams, response=GroupMembers, errors=(400, 404),
     )
 )  # fmt: skip
 async def get_group(call: Call) -> Response:
@@ -147,7 +147,7 @@ async def get_group(call: Call) -> Response:
 @endpoint(
     Operation(
         "PUT", "/v1/groups/{name}", "Create a group or replace its locations", "operator",
-        "catalog", body=GroupBody, response=GroupSummary, errors=(503,),
+        "catalog", body=GroupBody, response=GroupSummary,
     )
 )  # fmt: skip
 async def put_group(call: Call) -> Response:
@@ -161,7 +161,7 @@ async def put_group(call: Call) -> Response:
 @endpoint(
     Operation(
         "DELETE", "/v1/groups/{name}", "Delete a group", "operator", "catalog",
-        status=204, errors=(404, 415, 503),
+        status=204, errors=(404,),
     )
 )  # fmt: skip
 async def delete_group(call: Call) -> Response:

@@ -136,7 +136,7 @@ def _key(row: LatencyRow) -> _GROUP_KEY:
 @endpoint(
     Operation(
         "GET", "/v1/latency", "Merged latency and loss by place", "viewer", "queries",
-        query=LatencyParams, response=LatencyPage, errors=(400, 503),
+        query=LatencyParams, response=LatencyPage, errors=(400,),
     )
 )  # fmt: skip
 async def latency(call: Call) -> Response:
@@ -189,7 +189,7 @@ def _point_view(p: SeriesPoint) -> SeriesPointView:
 @endpoint(
     Operation(
         "GET", "/v1/latency/series", "Latency and loss per time step, for plots", "viewer",
-        "queries", query=SeriesParams, response=SeriesAnswer, errors=(400, 503),
+        "queries", query=SeriesParams, response=SeriesAnswer, errors=(400,),
     )
 )  # fmt: skip
 async def latency_series(call: Call) -> Response:
@@ -213,7 +213,7 @@ async def latency_series(call: Call) -> Response:
     Operation(
         "GET", "/v1/ip/{addr}", "What is known of one address: location, reachability, "
         "latency to it per probe", "viewer", "queries", query=TimeRange,
-        response=AddressAnswer, errors=(400, 503),
+        response=AddressAnswer, errors=(400,),
     )
 )  # fmt: skip
 async def ip_address(call: Call) -> Response:

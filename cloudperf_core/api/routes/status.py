@@ -13,7 +13,7 @@ __all__ = ["ROUTES"]
 @endpoint(
     Operation(
         "GET", "/v1/status", "Catalogue sizes, discovery, data, probes online, rates and queue "
-        "depths", "viewer", "status", response=SystemStatus, errors=(503,),
+        "depths", "viewer", "status", response=SystemStatus,
     )
 )  # fmt: skip
 async def status(call: Call) -> Response:

@@ -160,7 +160,7 @@ async def logout(call: Call) -> Response:
     Operation(
         "POST", "/v1/password", "Change one's own password: every session of the user ends; "
         "answers a new one", "viewer", "users", body=PasswordChange, response=LoginAnswer,
-        errors=(429, 503),
+        errors=(429,),
     )
 )  # fmt: skip
 async def change_password(call: Call) -> Response:
@@ -182,7 +182,7 @@ async def change_password(call: Call) -> Response:
 @endpoint(
     Operation(
         "GET", "/v1/me", "Who is logged in, with the current role", "viewer", "users",
-        response=Me, errors=(503,),
+        response=Me,
     )
 )  # fmt: skip
 async def me(call: Call) -> Response:
@@ -199,7 +199,7 @@ async def me(call: Call) -> Response:
 @endpoint(
     Operation(
         "GET", "/v1/users", "Users and their roles", "admin", "users", query=PageParams,
-        response=Page[UserInfo], errors=(503,),
+        response=Page[UserInfo],
     )
 )  # fmt: skip
 async def list_users(call: Call) -> Response:
@@ -214,7 +214,7 @@ async def list_users(call: Call) -> Response:
 @endpoint(
     Operation(
         "POST", "/v1/users", "Create a user", "admin", "users", body=NewUser,
-        response=UserInfo, status=201, errors=(409, 503),
+        response=UserInfo, status=201, errors=(409,),
     )
 )  # fmt: skip
 async def create_user(call: Call) -> Response:
@@ -226,7 +226,7 @@ async def create_user(call: Call) -> Response:
 @endpoint(
     Operation(
         "PUT", "/v1/users/{name}/role", "Set a user's role (at once; never demote the last "
-        "admin)", "admin", "users", body=RoleChange, response=UserInfo, errors=(404, 409, 503),
+        "admin)", "admin", "users", body=RoleChange, response=UserInfo, errors=(404, 409),
     )
 )  # fmt: skip
 async def set_role(call: Call) -> Response:
@@ -238,7 +238,7 @@ async def set_role(call: Call) -> Response:
 @endpoint(
     Operation(
         "PUT", "/v1/users/{name}/password", "Reset a user's password (their sessions end)",
-        "admin", "users", body=PasswordReset, status=204, errors=(404, 503),
+        "admin", "users", body=PasswordReset, status=204, errors=(404,),
     )
 )  # fmt: skip
 async def reset_password(call: Call) -> Response:
@@ -250,7 +250,7 @@ async def reset_password(call: Call) -> Response:
 @endpoint(
     Operation(
         "DELETE", "/v1/users/{name}", "Delete a user (their sessions end; never the last "
-        "admin)", "admin", "users", status=204, errors=(404, 409, 415, 503),
+        "admin)", "admin", "users", status=204, errors=(404, 409),
     )
 )  # fmt: skip
 async def delete_user(call: Call) -> Response:

@@ -202,7 +202,7 @@ async def test_a_password_change_ends_every_session(
     first, second = await bearer(client, "ana"), await bearer(client, "ana")
     client.cookies.clear()
     change = {"old_password": "wrong password", "new_password": "a new password!"}
-    error(await client.post("/v1/password", json=change, headers=first), 401, "unauthenticated")
+    error(await client.post("/v1/password", json=change, headers=first), 403, "wrong_password")
     short = {"old_password": PASSWORD, "new_password": "short"}
     error(await client.post("/v1/password", json=short, headers=first), 400, "invalid")
     ok = {"old_password": PASSWORD, "new_password": "a new password!"}
@@ -321,3 +321,27 @@ async def test_no_password_or_token_is_ever_logged(
         text = record.getMessage() + repr(record.args)
         for secret in secrets:
             assert secret not in text, record.getMessage()
+
+
+async def test_guessing_the_old_password_is_limited_apart_from_logins(ctx: ApiContext) -> None:
+    ctx.settings = msgspec.structs.replace(
+        ctx.settings, login_failures_per_user=2, login_failures_per_address=100
+    )
+    await add_user(ctx, "ana")
+    client = client_for(create_app(ctx))
+    headers = await bearer(client, "ana")
+    client.cookies.clear()
+    # Someone failing logins with ana's name does not keep her from changing her password.
+    for _ in range(2):
+        error(await login(client, "ana", "guess"), 401, "unauthenticated")
+    error(await login(client, "ana"), 429, "rate_limited")
+    wrong = {"old_password": "guessing!!", "new_password": "a new password!"}
+    for _ in range(2):
+        got = await client.post("/v1/password", json=wrong, headers=headers)
+        error(got, 403, "wrong_password")
+    right = {"old_password": PASSWORD, "new_password": "a new password!"}
+    got = await client.post("/v1/password", json=right, headers=headers)
+    assert int(got.headers["retry-after"]) >= 1
+    error(got, 429, "rate_limited")
+    advance(ctx, ctx.settings.login_window_s + 60)
+    assert (await client.post("/v1/password", json=right, headers=headers)).status_code == 200
