@@ -1,6 +1,6 @@
 """The OpenAPI document: structurally valid (openapi-spec-validator), every operation of
 ``all_routes()`` documents its errors, and the errors the routes really answer are among
-the documented ones."""
+the documented ones. And pages: no list answer reaches 1 MB."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import re
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from openapi_spec_validator import validate
 
 from cloudperf_core.api.app import all_routes, create_app
 from cloudperf_core.api.context import ApiContext
 from cloudperf_core.api.http import Operation
+from cloudperf_core.api.paging import MAX_LIMIT, decode_cursor, encode_cursor, page_of
 from cloudperf_core.api.routes import catalog, queries, users
 from cloudperf_core.api.routes import status as status_routes
 from cloudperf_core.bootstrap import Services
@@ -157,3 +159,24 @@ async def test_a_backend_down_is_a_documented_503(
         assert "mysql" not in got.json()["detail"]
         template = path.split("?")[0]
         assert "503" in document["paths"][template]["get"]["responses"]
+
+
+def test_a_page_stops_before_a_megabyte_and_continues_after_its_last_item() -> None:
+    big = [{"name": f"item-{i:04d}", "blob": "x" * 50_000} for i in range(100)]  # 5 MB in all
+    walked: list[dict[str, str]] = []
+    after: str | None = None
+    pages = 0
+    while True:
+        rest = [item for item in big if after is None or item["name"] > after]
+        page = page_of(rest, key=lambda item: item["name"], limit=MAX_LIMIT)
+        assert 0 < len(msgspec.json.encode(page)) < 1_000_000
+        walked += page.items
+        pages += 1
+        if page.next_cursor is None:
+            break
+        after = decode_cursor(page.next_cursor, str)
+    assert walked == big and pages == 7  # 16 items (800 KB) a page
+    assert page_of(big[:3], key=lambda item: item["name"], limit=3).next_cursor is None
+    assert page_of(big[:4], key=lambda item: item["name"], limit=3).next_cursor == encode_cursor(
+        "item-0002"
+    )
