@@ -300,6 +300,8 @@ async def test_no_password_or_token_is_ever_logged(
     client: httpx.AsyncClient, ctx: ApiContext, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    # Named too: an in-process CLI test may have left "cloudperf_core" at WARNING.
+    caplog.set_level(logging.DEBUG, logger="cloudperf_core")
     await add_user(ctx, "root", "admin")
     secrets: list[str] = [PASSWORD, "a new password!", "third password!", "typo password"]
     got = await login(client, "root")
