@@ -99,7 +99,7 @@ async def _refuse_if_limited(
             if total < limit:
                 retry_ms = minute_ms + MINUTE_MS + window_ms - now_ms
                 raise RateLimitedError(
-                    "too many failed logins; try again later", max(1, math.ceil(retry_ms / 1000))
+                    "too many failed attempts; try again later", max(1, math.ceil(retry_ms / 1000))
                 )
 
 
