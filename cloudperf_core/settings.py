@@ -36,10 +36,12 @@ class ServiceSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     clock_skew_s: Annotated[int, msgspec.Meta(ge=1, le=86_400)] = 300
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1_000_000)] = 900_000
     max_jobs_per_poll: Annotated[int, msgspec.Meta(ge=1, le=100)] = 50
-    # Status: a probe is online when seen (any authenticated call) within this long; a range
-    # is fresh when swept within the discovery interval.
-    online_window_s: Annotated[int, msgspec.Meta(ge=10, le=86_400)] = 90
-    discovery_interval_s: _Seconds = 86_400
+    # A probe counts as online (a live source for the scheduler, "online" on status pages)
+    # when it was seen within this long.
+    probe_online_s: Annotated[int, msgspec.Meta(ge=10, le=86_400)] = 90
+    # A range is swept again (and is "fresh" on status pages until) this long after its last
+    # sweep.
+    discovery_interval_s: Annotated[int, msgspec.Meta(ge=60, le=365 * 86_400)] = 86_400
 
 
 SETTING_ENV_PREFIX = "CLOUDPERF_"

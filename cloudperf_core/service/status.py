@@ -6,7 +6,7 @@ depth of every source location that has probes. Everything is read from the port
 here is cached or computed twice.
 
 Definitions: a range is *fresh* when swept within ``settings.discovery_interval_s``; a probe
-is *online* when seen within ``settings.online_window_s``; "lately" for data is the last
+is *online* when seen within ``settings.probe_online_s``; "lately" for data is the last
 hour. Rates are the counters' complete minutes (the current minute is still counting).
 """
 
@@ -88,7 +88,7 @@ async def system_status(
     presence = await store.data_presence(since_s, None)
     probes = await all_probes(catalog)
     enabled = {p.probe_id for p in probes if p.enabled}
-    online = await liveness.alive_since(now_ms - settings.online_window_s * 1000)
+    online = await liveness.alive_since(now_ms - settings.probe_online_s * 1000)
     sources = sorted({p.location for p in probes if p.enabled and p.location is not None})
     return SystemStatus(
         now_ms=now_ms,
