@@ -1,10 +1,12 @@
 """One bounded retry policy for every adapter (Aurora, Redis, SQS): capped attempts, each
 attempt under a deadline, full-jitter exponential backoff between them, and a total deadline.
 
-An attempt maps its driver errors to the cloudperf tree itself; :func:`retrying` retries the
-ones ``retry_if`` accepts (by default :class:`BackendUnavailableError`, the transient kind)
-and re-raises anything else at once. An attempt that overruns its deadline is cancelled and
-counts as a :class:`BackendUnavailableError`. So the time to an error is at most
+The waits follow the core's full-jitter rule (:mod:`cloudperf_core.backoff`, which the probe
+agent uses too). An attempt maps its driver errors to the cloudperf tree itself;
+:func:`retrying` retries the ones ``retry_if`` accepts (by default
+:class:`BackendUnavailableError`, the transient kind) and re-raises anything else at once.
+An attempt that overruns its deadline is cancelled and counts as a
+:class:`BackendUnavailableError`. So the time to an error is at most
 :attr:`RetryPolicy.worst_case_s`::
 
     min(deadline_s, max_attempts * attempt_timeout_s + sum of the backoff caps between them)
@@ -18,13 +20,13 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
 import anyio
 
+from cloudperf_core.backoff import backoff_bound_s, jittered_s
 from cloudperf_core.errors import BackendUnavailableError, CloudperfError, InvalidSpecError
 
 __all__ = ["RetryPolicy", "is_transient", "retrying"]
@@ -49,7 +51,7 @@ class RetryPolicy:
 
     def backoff_bound_s(self, attempt: int) -> float:
         """The longest wait after failed attempt number ``attempt`` (1-based)."""
-        return min(self.backoff_cap_s, self.backoff_s * 2.0 ** (attempt - 1))
+        return backoff_bound_s(attempt, base_s=self.backoff_s, cap_s=self.backoff_cap_s)
 
     @property
     def worst_case_s(self) -> float:
@@ -92,7 +94,7 @@ async def retrying(
             error = exc
         if not retry_if(error) or number >= policy.max_attempts:
             break
-        delay_s = random.uniform(0, policy.backoff_bound_s(number))
+        delay_s = jittered_s(number, base_s=policy.backoff_s, cap_s=policy.backoff_cap_s)
         if anyio.current_time() + delay_s >= deadline:
             break
         log.warning("%s: %s; retry %d in %.2f s", what, error, number, delay_s)
