@@ -84,6 +84,51 @@ class ConflictError(CloudperfError):
     """The request conflicts with what exists (a name taken, a lease held by another)."""
 
 
+# --- the probe protocol (server side) --------------------------------------------------------
+
+
+class UnknownLeaseError(NotFoundError):
+    """A report names a lease the API never handed out (or forgot: the ledger's TTL passed)."""
+
+
+class ForeignLeaseError(ConflictError):
+    """A report names a lease that was handed to another probe."""
+
+
+class ReportConflictError(ConflictError):
+    """A report id was accepted before with other content."""
+
+
+class SpecMismatchError(ReportRejectedError):
+    """A report's kind, spec or targets differ from the job it was leased for."""
+
+
+class ClockSkewError(ReportRejectedError):
+    """A report's start time lies outside [lease handed out - skew, now + skew]."""
+
+
+# --- the probe protocol (agent side) ---------------------------------------------------------
+
+
+class RetryLaterError(BackendUnavailableError):
+    """The API answered 408, 429 or 5xx: try again, not before ``retry_after_s`` if given."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message)
+
+
+class RequestRefusedError(CloudperfError):
+    """The API refused a request for good (a 4xx other than 408/429): resending it as it is
+    will not help. ``code`` and ``detail`` are the API's error body."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        self.status = status
+        self.code = code
+        self.detail = detail
+        super().__init__(f"{status} {code}: {detail}")
+
+
 class AuthError(CloudperfError):
     """A token or password was not accepted."""
 

@@ -36,6 +36,14 @@ from cloudperf_core.models import (
     WindowAggregate,
 )
 from cloudperf_core.places import PlaceKind, PlaceSummary
+from cloudperf_core.protocol import (
+    Heartbeat,
+    PollResponse,
+    RejectedReport,
+    ReportSubmission,
+    SpooledReport,
+    SubmitResponse,
+)
 
 
 class MeasurementStore(Protocol):
@@ -395,6 +403,64 @@ class Catalog(Places, Discovery, Directory, Protocol):
 
     async def status(self, *, fresh_since_ms: int) -> CatalogStatus:
         """Counts of everything; ranges swept at or after ``fresh_since_ms`` are fresh."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+# --- the probe agent's ports ------------------------------------------------------------------
+
+
+class ProbeApi(Protocol):
+    """The API as a probe agent sees it (authenticated as one probe).
+
+    Errors: :class:`~cloudperf_core.errors.BackendUnavailableError` when the API cannot be
+    reached or answers 408, 429 or 5xx (``RetryLaterError``, with the server's Retry-After),
+    :class:`~cloudperf_core.errors.RequestRefusedError` for any other 4xx.
+    """
+
+    async def poll(self, max_jobs: int) -> PollResponse:
+        """Lease up to ``max_jobs`` jobs of this probe's location."""
+        ...
+
+    async def submit(self, submission: ReportSubmission) -> SubmitResponse:
+        """Hand in a report for a lease (accepted = on the reports queue)."""
+        ...
+
+    async def heartbeat(self, beat: Heartbeat) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class ReportSpool(Protocol):
+    """The agent's durable outbox: submissions survive API outages and agent restarts.
+
+    An item stays pending until :meth:`remove` (delivered) or :meth:`reject` (refused for
+    good: moved aside with the reason, never resent, never silently dropped).
+    """
+
+    async def put(self, submissions: Sequence[ReportSubmission]) -> list[int]:
+        """Add the submissions (all or none); returns their spool ids, in order."""
+        ...
+
+    async def pending(self, limit: int = 100) -> list[SpooledReport]:
+        """The oldest ``limit`` pending items, oldest first."""
+        ...
+
+    async def pending_count(self) -> int:
+        """How many items are pending."""
+        ...
+
+    async def remove(self, spool_id: int) -> None:
+        """Delivered: forget the item (no error if it is gone already)."""
+        ...
+
+    async def reject(self, spool_id: int, reason: str) -> None:
+        """Refused for good: move the pending item aside with ``reason``."""
+        ...
+
+    async def rejected(self, limit: int = 100) -> list[RejectedReport]:
+        """The oldest ``limit`` rejected items, oldest first."""
         ...
 
     async def close(self) -> None: ...

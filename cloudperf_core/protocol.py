@@ -6,8 +6,10 @@ Shared by :mod:`cloudperf_core.agent` (the client side) and :mod:`cloudperf_core
 - ``POST /v1/probe/poll``: :class:`PollRequest` -> :class:`PollResponse`
 - ``POST /v1/probe/reports``: :class:`ReportSubmission` -> 202 :class:`SubmitResponse`
 - ``POST /v1/probe/heartbeat``: :class:`Heartbeat` -> 204
+- ``GET /v1/probes``: :class:`ProbeList` of :class:`ProbeView` (for users, not probes)
 
-Reports travel to the worker on the reports queue as a :data:`QueuedReport` envelope.
+Reports travel to the worker on the reports queue as a :data:`QueuedReport` envelope. The
+agent keeps what it has not delivered yet in its spool as :class:`SpooledReport` items.
 """
 
 from __future__ import annotations
@@ -43,10 +45,14 @@ class DiscoveryReport(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     finished_at_ms: int | None = None
 
 
+#: Lease ids travel in cache keys and logs: a boring charset, bounded.
+LeaseId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._:-]{1,200}$")]
+
+
 class ReportSubmission(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """A report for a leased job: exactly one of ``report`` (latency) or ``discovery``."""
 
-    lease_id: str
+    lease_id: LeaseId
     report: MeasurementReport | None = None
     discovery: DiscoveryReport | None = None
 
@@ -61,7 +67,7 @@ class Heartbeat(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     """A sign of life with what the API shows about the probe."""
 
     fping_can_send: bool
-    agent_version: str = ""
+    agent_version: Annotated[str, msgspec.Meta(max_length=64)] = ""
     jobs_running: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 0
 
 
@@ -79,3 +85,56 @@ class QueuedDiscovery(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind
 
 
 QueuedReport = QueuedLatency | QueuedDiscovery
+
+
+# --- what GET /v1/probes shows ----------------------------------------------------------------
+
+
+class ProbeView(msgspec.Struct, kw_only=True):
+    """One probe as users see it.
+
+    ``online``: seen (any authenticated probe call) within the service's ``probe_online_s``.
+    ``jobs_per_minute``: jobs leased over the last five minutes, per minute.
+    ``fping_can_send``, ``agent_version``, ``jobs_running``: from its last heartbeat
+    (``None`` when none arrived within a day).
+    """
+
+    probe_id: str
+    name: str | None
+    location: str | None
+    enabled: bool
+    online: bool
+    last_seen_ms: int | None
+    jobs_per_minute: float
+    reports_per_minute: float
+    fping_can_send: bool | None = None
+    agent_version: str | None = None
+    jobs_running: int | None = None
+
+
+class ProbeList(msgspec.Struct, kw_only=True):
+    """A page of probes by id; ask again with ``after=next_after`` while it is not null."""
+
+    probes: list[ProbeView]
+    next_after: str | None = None
+
+
+# --- the agent's spool --------------------------------------------------------------------
+
+
+class SpooledReport(msgspec.Struct, frozen=True, kw_only=True):
+    """A submission waiting in the agent's spool; ``spool_id`` orders them (oldest first)."""
+
+    spool_id: int
+    submission: ReportSubmission
+    queued_at_ms: int
+
+
+class RejectedReport(msgspec.Struct, frozen=True, kw_only=True):
+    """A submission the API refused for good, kept with the reason (never resent)."""
+
+    spool_id: int
+    submission: ReportSubmission
+    queued_at_ms: int
+    rejected_at_ms: int
+    reason: str

@@ -41,6 +41,7 @@ from cloudperf_core.models import MeasurementReport, ProbeSpec, TargetResult
 
 __all__ = [
     "MAX_REPORT_ID_LEN",
+    "check_report_id",
     "decode_report",
     "digests_conflict",
     "encode_report",
@@ -108,11 +109,7 @@ def validate_report(report: MeasurementReport, *, now_ms: int | None = None) -> 
 
     ``now_ms`` is the ingesting clock's time (default: the system clock).
     """
-    rid = report.report_id
-    if not rid or len(rid) > MAX_REPORT_ID_LEN or not _REPORT_ID_RE.match(rid):
-        raise ReportRejectedError(
-            f"report_id must be 1..{MAX_REPORT_ID_LEN} characters of [A-Za-z0-9._:-]"
-        )
+    check_report_id(report.report_id)
     if not report.source or len(report.source) > MAX_NAME_LEN or not report.source.isprintable():
         raise ReportRejectedError(
             f"source must be a name of 1..{MAX_NAME_LEN} printable characters"
@@ -130,6 +127,16 @@ def validate_report(report: MeasurementReport, *, now_ms: int | None = None) -> 
             )
         seen.add(target)
         _validate_result(result, report.spec.count)
+
+
+def check_report_id(report_id: str) -> None:
+    """ReportRejectedError unless ``report_id`` is 1..128 characters of ``[A-Za-z0-9._:-]``
+    starting with a letter or digit."""
+    rid = report_id
+    if not rid or len(rid) > MAX_REPORT_ID_LEN or not _REPORT_ID_RE.match(rid):
+        raise ReportRejectedError(
+            f"report_id must be 1..{MAX_REPORT_ID_LEN} characters of [A-Za-z0-9._:-]"
+        )
 
 
 def _check_times(report: MeasurementReport, now_ms: int) -> None:

@@ -30,8 +30,10 @@ class ServiceSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     login_failures_per_address: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 50
     # Who sits in front: "alb" trusts the last X-Forwarded-For hop as the client address.
     trusted_proxy: Literal["none", "alb"] = "none"
-    # Probe protocol.
-    lease_s: Annotated[int, msgspec.Meta(ge=10, le=86_400)] = 120
+    # Probe protocol. A lease must outlast its job's run (count x period + timeout + margin);
+    # the ledger remembers every lease handed out (and every report id accepted) for
+    # lease_ledger_ttl_s, so a report the agent's spool delivers late is still checked.
+    lease_s: Annotated[int, msgspec.Meta(ge=1, le=86_400)] = 120
     lease_ledger_ttl_s: _Seconds = 86_400
     clock_skew_s: Annotated[int, msgspec.Meta(ge=1, le=86_400)] = 300
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1_000_000)] = 900_000
@@ -42,6 +44,11 @@ class ServiceSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     # A range is swept again (and is "fresh" on status pages until) this long after its last
     # sweep.
     discovery_interval_s: Annotated[int, msgspec.Meta(ge=60, le=365 * 86_400)] = 86_400
+    # What a poll that found no job (or found the system paused) tells the probe to wait.
+    poll_idle_s: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 5
+    # One message on the reports queue at most (SQS: 256 KiB with attributes); the API splits
+    # a latency report by targets to fit.
+    max_queued_report_bytes: Annotated[int, msgspec.Meta(ge=4096, le=1_000_000)] = 240_000
 
 
 SETTING_ENV_PREFIX = "CLOUDPERF_"

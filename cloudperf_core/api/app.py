@@ -19,7 +19,7 @@ from cloudperf_core.api.context import ApiContext
 from cloudperf_core.api.errors import error_response, internal_error
 from cloudperf_core.api.http import ApiRoute
 from cloudperf_core.api.openapi import build_openapi
-from cloudperf_core.api.routes import catalog, meta, queries, status, users
+from cloudperf_core.api.routes import catalog, meta, probe, queries, status, users
 from cloudperf_core.api.security import authorize
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,14 @@ API_VERSION = "1"
 
 def all_routes() -> list[ApiRoute]:
     """Every operation of the API, in the order the OpenAPI document lists them."""
-    return [*meta.ROUTES, *users.ROUTES, *queries.ROUTES, *catalog.ROUTES, *status.ROUTES]
+    return [
+        *meta.ROUTES,
+        *users.ROUTES,
+        *queries.ROUTES,
+        *catalog.ROUTES,
+        *status.ROUTES,
+        *probe.ROUTES,
+    ]
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

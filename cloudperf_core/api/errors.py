@@ -17,12 +17,17 @@ from cloudperf_core.errors import (
     BackendConfigError,
     BackendError,
     BackendUnavailableError,
+    ClockSkewError,
     CloudperfError,
     ConflictError,
+    ForeignLeaseError,
     InvalidSpecError,
     NotFoundError,
     RateLimitedError,
+    ReportConflictError,
     ReportRejectedError,
+    SpecMismatchError,
+    UnknownLeaseError,
     WrongPasswordError,
 )
 
@@ -54,9 +59,14 @@ class ApiError(Exception):
 ERROR_STATUS: tuple[tuple[type[CloudperfError], int, str], ...] = (
     (WrongPasswordError, 403, "wrong_password"),  # signed in; not a reason to sign out
     (AuthError, 401, "unauthenticated"),
+    (UnknownLeaseError, 404, "unknown_lease"),
     (NotFoundError, 404, "not_found"),
+    (ForeignLeaseError, 409, "foreign_lease"),
+    (ReportConflictError, 409, "report_conflict"),
     (ConflictError, 409, "conflict"),
     (RateLimitedError, 429, "rate_limited"),
+    (SpecMismatchError, 422, "spec_mismatch"),
+    (ClockSkewError, 422, "clock_skew"),
     (ReportRejectedError, 422, "invalid_report"),
     (InvalidSpecError, 400, "invalid"),
     (BackendUnavailableError, 503, "unavailable"),

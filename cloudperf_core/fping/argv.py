@@ -200,6 +200,12 @@ def _range_bounds(spec: DiscoverySpec) -> tuple[IPAddress, IPAddress, IPNetwork 
     return start, end, None
 
 
+def discovery_bounds(spec: DiscoverySpec) -> tuple[IPAddress, IPAddress]:
+    """The first and last address of the spec's range (the whole block for a CIDR)."""
+    start, end, _ = _range_bounds(spec)
+    return start, end
+
+
 def discovery_range_size(spec: DiscoverySpec) -> int:
     """How many addresses the range spans (the whole block for a CIDR)."""
     start, end, _ = _range_bounds(spec)

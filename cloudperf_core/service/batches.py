@@ -8,17 +8,26 @@ pushed past the store limits), the batch is split in halves and each half ingest
 own, down to single reports, so only the reports that fail alone fail. A transient store
 failure (``BackendUnavailableError``) escapes, and the caller fails the whole batch for the
 queue to deliver again (harmless: ingest is idempotent by report id).
+
+What a message may hold (:func:`decode_queued`): the API's envelope
+(:data:`~cloudperf_core.protocol.QueuedReport`, tagged by ``kind``): a latency report, stored
+as above, or a discovery report, recorded with the catalogue's ``record_sweep`` (idempotent
+by its report id; a sweep that the catalogue refuses fails alone). A bare
+``MeasurementReport`` (no ``kind``) is still accepted as a latency report: that is what
+``cloudperf ingest`` and producers before the envelope send, and only trusted producers
+write to the queue (probes reach it only through the API, which sets source and id).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
 from cloudperf_core.bodies import ENCODING_ATTRIBUTE, body_from_text
+from cloudperf_core.catalog import DiscoverySweep
 from cloudperf_core.errors import (
     BackendUnavailableError,
     CloudperfError,
@@ -26,17 +35,80 @@ from cloudperf_core.errors import (
     MessageDecodeError,
     ReportRejectedError,
 )
+from cloudperf_core.fping.argv import discovery_bounds
 from cloudperf_core.models import IngestOutcome, MeasurementReport, ReportWindows
-from cloudperf_core.ports import MeasurementStore
-from cloudperf_core.reports import decode_report, report_digest
+from cloudperf_core.ports import Discovery, MeasurementStore, Places
+from cloudperf_core.protocol import QueuedDiscovery, QueuedLatency, QueuedReport
+from cloudperf_core.reports import check_report_id, decode_report, report_digest, validate_report
 from cloudperf_core.windows import aggregate
 
-__all__ = ["BatchResult", "Tagger", "ingest_bodies", "report_windows", "sqs_record_bodies"]
+__all__ = [
+    "BatchResult",
+    "SweepRecorder",
+    "Tagger",
+    "WorkerCatalog",
+    "decode_queued",
+    "ingest_bodies",
+    "report_windows",
+    "sqs_record_bodies",
+    "sweep_of",
+]
 
 log = logging.getLogger(__name__)
 
 #: Sets ``dest_location_id`` on a batch's windows before they are stored (the catalogue).
 Tagger = Callable[[Sequence[ReportWindows]], Awaitable[None]]
+#: Records one discovery sweep; False when its report id was recorded before (the catalogue).
+SweepRecorder = Callable[[DiscoverySweep], Awaitable[bool]]
+
+
+class WorkerCatalog(Places, Discovery, Protocol):
+    """What the worker needs of the catalogue: locate targets, record sweeps."""
+
+
+class _Kind(msgspec.Struct):
+    kind: str | None = None  # every other field is skipped unread
+
+
+_kind_decoder = msgspec.json.Decoder(_Kind)
+_envelope_decoder = msgspec.json.Decoder(QueuedReport)
+
+
+def decode_queued(body: bytes, *, now_ms: int) -> MeasurementReport | QueuedDiscovery:
+    """One queue message: a latency report (enveloped or bare) or a discovery envelope,
+    validated; ReportRejectedError with the reason otherwise."""
+    try:
+        kind = _kind_decoder.decode(body).kind
+    except msgspec.MsgspecError as exc:
+        raise ReportRejectedError(f"malformed report: {exc}") from exc
+    if kind is None:
+        return decode_report(body, now_ms=now_ms)
+    try:
+        envelope = _envelope_decoder.decode(body)
+    except msgspec.MsgspecError as exc:
+        raise ReportRejectedError(f"malformed queued report: {exc}") from exc
+    if isinstance(envelope, QueuedLatency):
+        validate_report(envelope.report, now_ms=now_ms)
+        return envelope.report
+    check_report_id(envelope.report.report_id)
+    try:
+        discovery_bounds(envelope.report.spec)
+    except InvalidSpecError as exc:
+        raise ReportRejectedError(f"discovery spec: {exc}") from exc
+    return envelope
+
+
+def sweep_of(queued: QueuedDiscovery) -> DiscoverySweep:
+    """The catalogue's view of a discovery report (its range as first and last address)."""
+    report = queued.report
+    first, last = discovery_bounds(report.spec)
+    return DiscoverySweep(
+        report_id=report.report_id,
+        start=str(first),
+        end=str(last),
+        found=tuple(report.found),
+        at_ms=report.finished_at_ms or report.started_at_ms,
+    )
 
 
 class BatchResult(msgspec.Struct, kw_only=True):
@@ -119,22 +191,29 @@ async def ingest_bodies(
     window_s: int,
     now_ms: int,
     tag: Tagger | None = None,
+    record_sweep: SweepRecorder | None = None,
 ) -> BatchResult:
     """Decode, validate and ingest ``(message_id, body)`` pairs; see the module docstring.
 
-    BackendUnavailableError escapes (the caller fails the whole batch).
+    Latency reports go to the store first (one transaction), then each discovery sweep to
+    ``record_sweep`` (without one, a discovery message fails). BackendUnavailableError
+    escapes (the caller fails the whole batch).
     """
     result = BatchResult(received=len(messages))
     # The first message of each report id goes to the store; later copies in the batch are
     # settled against it by digest.
     firsts: dict[str, MeasurementReport] = {}
     order: list[tuple[str, str, bytes]] = []  # (message_id, report_id, digest)
+    sweeps: list[tuple[str, QueuedDiscovery]] = []
     for message_id, body in messages:
         try:
-            report = decode_report(body, now_ms=now_ms)
+            report = decode_queued(body, now_ms=now_ms)
         except ReportRejectedError as exc:
             log.warning("rejecting message %s: %s", message_id, exc.reason)
             result.failed[message_id] = exc.reason
+            continue
+        if isinstance(report, QueuedDiscovery):
+            sweeps.append((message_id, report))
             continue
         firsts.setdefault(report.report_id, report)
         order.append((message_id, report.report_id, report_digest(report)))
@@ -164,7 +243,27 @@ async def ingest_bodies(
             result.failed[message_id] = (
                 f"report id {rid!r} was ingested before with different content; not stored"
             )
+    for message_id, queued in sweeps:
+        await _record(queued, message_id, record_sweep, result)
     return result
+
+
+async def _record(
+    queued: QueuedDiscovery, message_id: str, record: SweepRecorder | None, result: BatchResult
+) -> None:
+    rid = queued.report.report_id
+    if record is None:
+        result.failed[message_id] = f"discovery report {rid}: this worker has no catalogue"
+        return
+    try:
+        new = await record(sweep_of(queued))
+    except BackendUnavailableError:
+        raise
+    except CloudperfError as exc:
+        log.warning("discovery report %s fails alone: %s", rid, exc)
+        result.failed[message_id] = str(exc)
+        return
+    (result.ingested if new else result.duplicates).append(rid)
 
 
 async def _ingest_isolating(

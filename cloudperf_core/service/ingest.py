@@ -24,7 +24,9 @@ from cloudperf_core.reports import (
 )
 from cloudperf_core.service.batches import (
     BatchResult,
+    SweepRecorder,
     Tagger,
+    WorkerCatalog,
     ingest_bodies,
     report_windows,
     sqs_record_bodies,
@@ -97,7 +99,7 @@ async def process_report_batch(
     max_messages: int = 10,
     visibility_s: float = 30,
     window_s: int = DEFAULT_WINDOW_S,
-    catalog: Places | None = None,
+    catalog: WorkerCatalog | None = None,
     clock: Clock | None = None,
 ) -> BatchResult:
     """Take one batch off the report queue (``cloudperf serve``'s worker pulls), ingest it,
@@ -106,7 +108,8 @@ async def process_report_batch(
     A message that does not decode, validate or store on its own is released, so the queue's
     redrive policy moves it to the dead-letter queue; nothing is acknowledged before it is
     stored, so a crash anywhere here means redelivery, which the report-id check makes
-    harmless. A transient store failure releases every message and re-raises.
+    harmless. A transient store failure releases every message and re-raises. Messages are
+    latency reports (enveloped or bare) and discovery reports, which need ``catalog``.
     """
     messages = await queue.receive(max_messages, visibility_s)
     try:
@@ -116,6 +119,7 @@ async def process_report_batch(
             window_s=window_s,
             now_ms=(clock or SystemClock()).now_ms(),
             tag=_tagger(catalog),
+            record_sweep=_recorder(catalog),
         )
     except BackendUnavailableError:
         await queue.release([m.receipt for m in messages])
@@ -134,7 +138,7 @@ async def ingest_sqs_records(
     records: Sequence[Mapping[str, Any]],
     *,
     window_s: int = DEFAULT_WINDOW_S,
-    catalog: Places | None = None,
+    catalog: WorkerCatalog | None = None,
     clock: Clock | None = None,
 ) -> BatchResult:
     """Ingest the SQS records a Lambda was triggered with (``event["Records"]``).
@@ -153,6 +157,7 @@ async def ingest_sqs_records(
             window_s=window_s,
             now_ms=(clock or SystemClock()).now_ms(),
             tag=_tagger(catalog),
+            record_sweep=_recorder(catalog),
         )
     except BackendUnavailableError as exc:
         log.warning("store unavailable, failing all %d records: %s", len(records), exc)
@@ -165,3 +170,7 @@ async def ingest_sqs_records(
 
 def _tagger(catalog: Places | None) -> Tagger | None:
     return None if catalog is None else functools.partial(tag_windows, catalog)
+
+
+def _recorder(catalog: WorkerCatalog | None) -> SweepRecorder | None:
+    return None if catalog is None else catalog.record_sweep
