@@ -13,6 +13,10 @@ Port names (:data:`PORTS`): ``store`` (MeasurementStore), ``catalog``, ``jobs`` 
 
 Applications open ports through :mod:`cloudperf_core.bootstrap`; ``open_store`` and friends
 here open one port on its own (the caller closes it).
+
+The probe agent's ports (:data:`AGENT_PORTS`) are opened the same way but on their own, by
+:func:`open_agent_port`: ``probe_api`` (``http``/``https``: the API, with the probe's token
+passed as an option, never in the URL) and ``spool`` (``sqlite``, ``memory``).
 """
 
 from __future__ import annotations
@@ -23,19 +27,31 @@ from importlib.metadata import entry_points
 from typing import Literal, TypeVar, cast, get_args
 
 from cloudperf_core.errors import BackendConfigError, CloudperfError
-from cloudperf_core.ports import Cache, Catalog, JobQueue, MeasurementStore, ReportQueue
+from cloudperf_core.ports import (
+    Cache,
+    Catalog,
+    JobQueue,
+    MeasurementStore,
+    ProbeApi,
+    ReportQueue,
+    ReportSpool,
+)
 
 __all__ = [
+    "AGENT_PORTS",
     "ENTRY_POINT_GROUP",
     "PORTS",
     "PortName",
     "SharedResources",
     "available_schemes",
+    "open_agent_port",
     "open_backend",
     "open_cache",
     "open_catalog",
     "open_job_queue",
+    "open_probe_api",
     "open_report_queue",
+    "open_report_spool",
     "open_store",
     "redact_url",
     "scheme_of",
@@ -46,6 +62,8 @@ PortName = Literal[
     "store", "catalog", "jobs", "reports", "cache", "sessions", "liveness", "counters", "cursors"
 ]
 PORTS: tuple[PortName, ...] = get_args(PortName)
+AgentPortName = Literal["probe_api", "spool"]
+AGENT_PORTS: tuple[AgentPortName, ...] = get_args(AgentPortName)
 BackendFactory = Callable[..., Awaitable[object]]
 R = TypeVar("R")
 
@@ -171,3 +189,19 @@ async def open_cache(url: str) -> Cache:
 
 async def open_catalog(url: str) -> Catalog:
     return cast(Catalog, await open_backend(url, "catalog"))
+
+
+async def open_agent_port(url: str, port: AgentPortName, **options: object) -> object:
+    """One of the probe agent's ports for ``url``; ``options`` go to the adapter (e.g. the
+    probe API's ``token``, which must never be part of a URL)."""
+    if port not in AGENT_PORTS:
+        raise BackendConfigError(f"no agent port named {port!r} (ports: {', '.join(AGENT_PORTS)})")
+    return await _factory(scheme_of(url))(url, port, **options)
+
+
+async def open_probe_api(url: str, token: str, *, timeout_s: float = 30.0) -> ProbeApi:
+    return cast(ProbeApi, await open_agent_port(url, "probe_api", token=token, timeout_s=timeout_s))
+
+
+async def open_report_spool(url: str) -> ReportSpool:
+    return cast(ReportSpool, await open_agent_port(url, "spool"))

@@ -19,6 +19,7 @@ from adapters.memory.fakes import (
 )
 from adapters.memory.jobs import InMemoryJobQueue
 from adapters.memory.registry import open_backend
+from adapters.memory.spool import InMemoryReportSpool
 
 __all__ = [
     "FakeClock",
@@ -29,6 +30,7 @@ __all__ = [
     "InMemoryMeasurementStore",
     "InMemoryRateCounters",
     "InMemoryReportQueue",
+    "InMemoryReportSpool",
     "InMemoryRotationCursors",
     "InMemorySessionStore",
     "SystemClock",

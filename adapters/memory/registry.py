@@ -38,6 +38,7 @@ from adapters.memory.fakes import (
     InMemoryReportQueue,
 )
 from adapters.memory.jobs import InMemoryJobQueue
+from adapters.memory.spool import InMemoryReportSpool
 from cloudperf_core.backends import SharedResources
 from cloudperf_core.errors import BackendConfigError
 
@@ -59,6 +60,7 @@ _FACTORIES: dict[str, Callable[[MemoryOptions], object]] = {
     "liveness": lambda o: InMemoryLivenessTracker(),
     "counters": lambda o: InMemoryRateCounters(horizon_s=o.horizon_s),
     "cursors": lambda o: InMemoryRotationCursors(),
+    "spool": lambda o: InMemoryReportSpool(),  # the probe agent's (backends.open_agent_port)
 }
 
 # (name, port) -> instance, for the life of the process. Plain threading lock: opening may

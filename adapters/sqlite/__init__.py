@@ -15,6 +15,7 @@ from __future__ import annotations
 from adapters.sqlite.catalog import SqliteCatalog
 from adapters.sqlite.db import SqliteDatabase, path_from_url
 from adapters.sqlite.schema import SCHEMA_VERSION
+from adapters.sqlite.spool import SqliteReportSpool
 from adapters.sqlite.store import SqliteMeasurementStore
 from cloudperf_core.backends import SharedResources
 from cloudperf_core.errors import BackendConfigError
@@ -23,6 +24,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "SqliteCatalog",
     "SqliteMeasurementStore",
+    "SqliteReportSpool",
     "open_backend",
     "path_from_url",
 ]
@@ -30,16 +32,19 @@ __all__ = [
 
 async def open_backend(url: str, port: str, *, shared: SharedResources | None = None) -> object:
     """``sqlite:///abs/path.db``, ``sqlite:relative.db`` or ``sqlite://:memory:`` -> the
-    measurement store (``store``) or the catalogue (``catalog``) in that file.
+    measurement store (``store``) or the catalogue (``catalog``) in that file, or the probe
+    agent's spool (``spool``, a file of its own).
 
     With ``shared`` (a composition root's) the store and catalogue of one URL share one
     connection, which ``shared`` closes (so ``sqlite://:memory:`` is one database for both);
     without it each owns its own.
     """
+    if port == "spool":  # the probe agent's, always a file of its own
+        return await SqliteReportSpool.open(path_from_url(url))
     if port not in ("store", "catalog"):
         raise BackendConfigError(
-            f"sqlite:// provides a measurement store and a catalogue, not {port!r}; "
-            "use memory://, redis:// or sqs:// for queues and caches"
+            f"sqlite:// provides a measurement store and a catalogue, not {port!r} (and the "
+            "probe agent's spool); use memory://, redis:// or sqs:// for queues and caches"
         )
     path = path_from_url(url)
     if shared is None:

@@ -31,6 +31,8 @@ __all__ = ["BUSY_TIMEOUT_S", "SqliteDatabase", "marks", "path_from_url", "write_
 
 T = TypeVar("T")
 BUSY_TIMEOUT_S = 10.0
+#: Brings a database's schema up to date; returns the versions applied now.
+Migrator = Callable[[sqlite3.Connection], list[int]]
 
 
 def marks(n: int) -> str:
@@ -86,22 +88,30 @@ def path_from_url(url: str) -> str:
 class SqliteDatabase:
     """The connection, its lock and the thread hop; schema migrated on :meth:`open`."""
 
-    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: str, migrator: Migrator = migrate) -> None:
         self._conn: sqlite3.Connection | None = conn
         self.path = path
+        self._migrator = migrator
         self._lock = threading.Lock()
         self._limiter = anyio.CapacityLimiter(1)
 
     @classmethod
     async def open(
-        cls, path: str | Path, *, busy_timeout_s: float = BUSY_TIMEOUT_S
+        cls,
+        path: str | Path,
+        *,
+        busy_timeout_s: float = BUSY_TIMEOUT_S,
+        migrator: Migrator = migrate,
     ) -> SqliteDatabase:
         """Open (creating if needed) and migrate the database at ``path`` (``":memory:"``
         for a private in-memory one). BackendConfigError for a directory or a non-database.
+
+        ``migrator`` brings the schema up to date (default: the store and catalogue's; the
+        probe agent's spool has its own).
         """
         name = str(path)
         conn = await anyio.to_thread.run_sync(_connect, name, busy_timeout_s)
-        db = cls(conn, name)
+        db = cls(conn, name, migrator)
         try:
             await db.migrate()
         except BaseException:
@@ -136,7 +146,7 @@ class SqliteDatabase:
 
     async def migrate(self) -> list[int]:
         """Bring the schema up to date; the versions applied now."""
-        return await self.run(migrate, "migrating the schema")
+        return await self.run(self._migrator, "migrating the schema")
 
     async def close(self) -> None:
         """Close the connection; later calls raise BackendError. Closing twice is fine."""

@@ -28,7 +28,7 @@ from cloudperf_infra.bundle import (
 )
 
 HANDLERS = ("api", "worker", "scheduler", "admin")
-EXPECTED_SCHEMES = ["memory", "mysql", "redis", "rediss", "sqlite", "sqs"]
+EXPECTED_SCHEMES = ["http", "https", "memory", "mysql", "redis", "rediss", "sqlite", "sqs"]
 
 
 @pytest.fixture(scope="session")

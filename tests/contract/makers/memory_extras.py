@@ -1,4 +1,5 @@
-"""In-memory makers for the session, liveness, rate-counter and rotation-cursor suites."""
+"""In-memory makers for the session, liveness, rate-counter, rotation-cursor and spool
+suites."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from adapters.memory.extras import (
     InMemoryRotationCursors,
     InMemorySessionStore,
 )
+from adapters.memory.spool import InMemoryReportSpool
 from tests.contract.makers import Maker, MakerContext
 
 # Every rate-counter maker keeps minutes for this long, so the suite can test pruning.
@@ -32,3 +34,4 @@ SESSIONS = [_maker(lambda ctx: InMemorySessionStore(clock=ctx.clock))]
 LIVENESS = [_maker(lambda ctx: InMemoryLivenessTracker())]
 COUNTERS = [_maker(lambda ctx: InMemoryRateCounters(horizon_s=COUNTER_HORIZON_S, clock=ctx.clock))]
 CURSORS = [_maker(lambda ctx: InMemoryRotationCursors())]
+SPOOLS = [_maker(lambda ctx: InMemoryReportSpool(clock=ctx.clock))]

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from adapters.sqlite import SqliteCatalog, SqliteMeasurementStore
+from adapters.sqlite import SqliteCatalog, SqliteMeasurementStore, SqliteReportSpool
 from adapters.sqlite.db import SqliteDatabase
 from tests.contract.makers import Maker, MakerContext
 
@@ -59,3 +59,15 @@ async def _store_and_catalog(ctx: MakerContext) -> AsyncIterator[Any]:
 STORES = [Maker("sqlite-file", _file), Maker("sqlite-memory", _in_memory)]
 CATALOGS = [Maker("sqlite-file", _catalog_file), Maker("sqlite-memory", _catalog_in_memory)]
 STORES_WITH_CATALOG = [Maker("sqlite", _store_and_catalog)]
+
+
+@asynccontextmanager
+async def _spool(ctx: MakerContext) -> AsyncIterator[Any]:
+    spool = await SqliteReportSpool.open(ctx.tmp_path / "spool.db", clock=ctx.clock)
+    try:
+        yield spool
+    finally:
+        await spool.close()
+
+
+SPOOLS = [Maker("sqlite-file", _spool, fake_clock=True)]
