@@ -194,8 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
     mig.add_argument("--store", required=True)
 
     from cloudperf_core.cli.cost import add_cost_parser
+    from cloudperf_core.cli.probe import add_probe_parser
 
     add_cost_parser(sub)
+    add_probe_parser(sub)
     return p
 
 
@@ -291,6 +293,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from cloudperf_core.cli.cost import cmd_cost
 
             return cmd_cost(args, out)
+        if args.command == "probe":
+            # The agent handles SIGTERM itself: for a daemon it is the normal way to stop.
+            from cloudperf_core.cli.probe import cmd_probe
+
+            return anyio.run(cmd_probe, args, out, err)
         return anyio.run(_interruptible, _handler(args.command), args, out, err)
     except CloudperfError as exc:
         err.write(f"cloudperf: error: {safe_text(str(exc))}\n")

@@ -11,7 +11,7 @@ import pytest
 
 from adapters.http_probe_api import HttpProbeApi
 from adapters.memory import InMemoryReportSpool
-from cloudperf_core.agent import SELF_CHECK_SPEC, Agent, AgentSettings
+from cloudperf_core.agent import SELF_CHECK_SPEC, Agent, AgentSettings, ProbeRunner
 from cloudperf_core.api.app import create_app
 from cloudperf_core.api.context import ApiContext
 from cloudperf_core.errors import ProbePermissionError
@@ -114,7 +114,7 @@ async def make_agent(env: ProbeEnv, transport: Switchable) -> AsyncIterator[Agen
 
     def make(
         probe: str = "p1",
-        runner: FakeRunner | None = None,
+        runner: ProbeRunner | None = None,
         spool: ReportSpool | None = None,
         settings: AgentSettings = FAST,
     ) -> Agent:
