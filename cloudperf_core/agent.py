@@ -18,10 +18,12 @@ report id backs that up). Three loops share one task group (:meth:`Agent.run`):
 
 Errors back off with full jitter (:class:`~cloudperf_core.backoff.Backoff`), never less than
 the server's Retry-After. An fping that cannot send (``ProbePermissionError``: no raw-socket
-permission) is reported through the heartbeat (``fping_can_send=false``), never as 100 %
-loss: the job is not reported (its lease lapses and another probe gets it) and polling stops
-until a loopback self-check passes again. Cancelling :meth:`Agent.run` (SIGTERM) stops
-everything at once: a running fping is killed, an unfinished job's lease simply lapses.
+permission; or any failed job after which one echo request to 127.0.0.1 fails too, e.g.
+fping 5.1's "can't create socket") is reported through the heartbeat
+(``fping_can_send=false``), never as 100 % loss: the job is not reported (its lease lapses
+and another probe gets it) and polling stops until the loopback self-check passes again.
+Cancelling :meth:`Agent.run` (SIGTERM) stops everything at once: a running fping is killed,
+an unfinished job's lease simply lapses.
 """
 
 from __future__ import annotations
@@ -317,12 +319,19 @@ class Agent:
             return [ReportSubmission(lease_id=leased.lease_id, discovery=discovery)]
         except ProbePermissionError as exc:
             log.error("job %s not run: fping cannot send probes (%s)", job.job_id, exc)
-            if self.can_send:
-                self.can_send = False
-                self._beat_now.set()
+            self._cannot_send()
         except CloudperfError as exc:
             log.warning("job %s failed, not reported (its lease lapses): %s", job.job_id, exc)
+            # fping may have failed for want of a socket (exit 4, "can't create socket"):
+            # one echo request to loopback tells that apart from a problem of this job.
+            if not await self.self_check():
+                self._cannot_send()
         return []
+
+    def _cannot_send(self) -> None:
+        if self.can_send:
+            self.can_send = False
+            self._beat_now.set()
 
     async def deliver(self) -> None:
         """Send the spool, oldest first, until it is empty or the API fails (raised).

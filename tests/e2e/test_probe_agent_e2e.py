@@ -1,11 +1,13 @@
 """`cloudperf probe` as a user runs it: a separate process against the API under uvicorn,
 real fping to loopback only (127.0.0.1). One round with --once; SIGTERM mid-job; the API
-going away while a job runs, the agent restarted, everything delivered once afterwards."""
+going away while a job runs, the agent restarted, everything delivered once afterwards; an
+fping without raw-socket permission."""
 
 from __future__ import annotations
 
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import threading
@@ -25,6 +27,8 @@ from cloudperf_core.backends import PORTS
 from cloudperf_core.bootstrap import Config, Services
 from cloudperf_core.clock import SystemClock
 from cloudperf_core.models import Job, ProbeSpec
+from cloudperf_core.protocol import ProbeView
+from cloudperf_core.service import probes
 from cloudperf_core.settings import ServiceSettings
 from tests.e2e.test_cli_hardening import CLI, _alive, _fping_children
 from tests.support.api_server import ApiServer
@@ -202,3 +206,49 @@ def test_an_api_outage_and_an_agent_restart_lose_nothing_and_count_nothing_twice
     result = api.run(api.env.drain)
     assert len(result.ingested) == 1 and result.duplicates == []
     assert api.run(api.env.sent, "p1") == 20
+
+
+def test_an_fping_without_raw_socket_permission_is_reported_never_measured_as_loss(
+    api: Api, tmp_path: Path
+) -> None:
+    setpriv, fping = shutil.which("setpriv"), shutil.which("fping")
+    if os.geteuid() != 0 or setpriv is None or fping is None:
+        pytest.skip("needs root, setpriv (util-linux) and fping to take the capability away")
+    # A copy of fping without its file capability, in a process without CAP_NET_RAW: the
+    # machine of a user who skipped the setcap step.
+    bare = tmp_path / "fping"
+    shutil.copy(fping, bare)
+    api.run(api.env.issue, loopback_job("j1", count=3))
+    without_raw = [setpriv, "--bounding-set", "-net_raw", "--inh-caps", "-net_raw", "--"]
+
+    done = subprocess.run(
+        [*without_raw, *api.agent("--once")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "CLOUDPERF_FPING": str(bare)},
+    )
+
+    assert done.returncode == 1, done.stderr
+    assert "fping cannot send probes: no job was taken" in done.stderr
+    assert "0 job(s) run" in done.stdout
+    api.server.stop()
+    assert api.run(api.env.queued) == []
+    status = api.run(_status_of, api.env, "p1")
+    assert status.fping_can_send is False and status.online is True
+    jobs = api.run(api.env.ctx.services.jobs)
+    [leased] = api.run(jobs.lease, "lab", 1, 60)  # never taken: still there for others
+    assert leased.job.job_id == "j1" and leased.deliveries == 1
+
+
+async def _status_of(env: ProbeEnv, probe: str) -> ProbeView:
+    services = env.ctx.services
+    listing = await probes.list_probes(
+        directory=await services.catalog(),
+        cache=await services.cache(),
+        liveness=await services.liveness(),
+        counters=await services.counters(),
+        clock=env.ctx.clock,
+        settings=env.ctx.settings,
+    )
+    return next(p for p in listing.probes if p.probe_id == probe)

@@ -14,7 +14,7 @@ from adapters.memory import InMemoryReportSpool
 from cloudperf_core.agent import SELF_CHECK_SPEC, Agent, AgentSettings, ProbeRunner
 from cloudperf_core.api.app import create_app
 from cloudperf_core.api.context import ApiContext
-from cloudperf_core.errors import ProbePermissionError
+from cloudperf_core.errors import CloudperfError, ProbePermissionError
 from cloudperf_core.models import DiscoverySpec, ProbeSpec, TargetResult
 from cloudperf_core.ports import ReportSpool
 from tests.support.probe_env import ProbeEnv, probe_env
@@ -39,6 +39,8 @@ class FakeRunner:
         self.found = found or []
         self.can_send = True
         self.refuse_jobs = False
+        self.job_error: CloudperfError | None = None  # every job fails with it
+        self.job_error_takes_the_socket = False  # ... and from then on fping cannot send
         self.gate: anyio.Event | None = None
         self.started: list[ProbeSpec | DiscoverySpec] = []
         self.finished: list[ProbeSpec | DiscoverySpec] = []
@@ -47,6 +49,9 @@ class FakeRunner:
         if not self.can_send or (self.refuse_jobs and spec != SELF_CHECK_SPEC):
             raise ProbePermissionError("fping could not send probes")
         if spec != SELF_CHECK_SPEC:
+            if self.job_error is not None:
+                self.can_send = not self.job_error_takes_the_socket
+                raise self.job_error
             await self._hold(spec)
         return [
             TargetResult(

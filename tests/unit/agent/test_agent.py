@@ -14,6 +14,7 @@ from adapters.memory import InMemoryReportSpool
 from adapters.sqlite import SqliteReportSpool
 from cloudperf_core.api.app import create_app
 from cloudperf_core.api.context import ApiContext
+from cloudperf_core.errors import FpingError
 from cloudperf_core.protocol import ReportSubmission
 from cloudperf_core.service import directory
 from tests.support.probe_env import ProbeEnv, discovery_job, latency_job, report_for
@@ -106,6 +107,39 @@ async def test_a_job_that_finds_fping_unable_is_not_reported_and_its_lease_lapse
     assert (await _probe_status(env, "p1"))["fping_can_send"] is False
     assert await env.queued() == []
     assert await (await env.ctx.services.jobs()).depth("lab") == 1  # leased, not lost
+
+
+async def test_a_job_failing_on_an_fping_that_lost_its_socket_stops_the_polling(
+    env: ProbeEnv, make_agent: AgentFactory
+) -> None:
+    await env.issue(latency_job("j1"), latency_job("j2"))
+    runner = FakeRunner()
+    runner.job_error = FpingError("fping: can't create socket (must run as root?)", 4)
+    runner.job_error_takes_the_socket = True  # e.g. an upgrade dropped fping's capability
+    agent = make_agent(runner=runner, settings=msgspec.structs.replace(FAST, max_parallel_jobs=1))
+
+    summary = await agent.run_once()
+
+    assert (summary.jobs_run, summary.jobs_failed) == (0, 1)
+    assert agent.can_send is False
+    assert (await _probe_status(env, "p1"))["fping_can_send"] is False
+    again = await agent.run_once()  # the self-check fails: j2 is left for other probes
+    assert again.jobs_failed == 0 and any("cannot send" in e for e in again.errors)
+    assert await env.queued() == []
+
+
+async def test_a_job_failing_for_its_own_reasons_leaves_fping_trusted(
+    env: ProbeEnv, make_agent: AgentFactory
+) -> None:
+    await env.issue(latency_job("j1"))
+    runner = FakeRunner()
+    runner.job_error = FpingError("fping: some usage error", 1)  # loopback still answers
+    agent = make_agent(runner=runner)
+
+    summary = await agent.run_once()
+
+    assert summary.jobs_failed == 1 and agent.can_send is True
+    assert (await _probe_status(env, "p1"))["fping_can_send"] is True
 
 
 async def test_the_api_down_for_a_while_the_spool_delivers_everything_once_afterwards(
