@@ -94,7 +94,8 @@ class ProbeView(msgspec.Struct, kw_only=True):
     """One probe as users see it.
 
     ``online``: seen (any authenticated probe call) within the service's ``probe_online_s``.
-    ``jobs_per_minute``: jobs leased over the last five minutes, per minute.
+    ``jobs_per_minute``, ``reports_per_minute``: jobs leased and reports accepted over the
+    last five complete minutes, per minute.
     ``fping_can_send``, ``agent_version``, ``jobs_running``: from its last heartbeat
     (``None`` when none arrived within a day).
     """

@@ -11,7 +11,8 @@ what a probe says about itself:
   spec and targets, a start time in [handed out - skew, now + skew]), sets its source to the
   probe id and namespaces its id (``<probe_id>:<report_id>``), puts it on the reports queue
   as a :data:`~cloudperf_core.protocol.QueuedReport` envelope (a latency report split by
-  targets to fit one queue message), then acknowledges the lease. The accepted report id is
+  targets to fit one queue message; the checks are in :mod:`cloudperf_core.service.leases`),
+  then acknowledges the lease. The accepted report id is
   remembered with the report's digest (``report:<id>``) for as long as leases are: the same
   report again is answered the same way without being queued or counted again; the same id
   with other content is a conflict.
@@ -25,30 +26,18 @@ Every authenticated probe call marks the probe alive (``LivenessTracker.seen``).
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
 import logging
-from collections.abc import Sequence
 from contextlib import suppress
-from dataclasses import dataclass
 
 import msgspec
 
-from cloudperf_core.bodies import body_to_text
 from cloudperf_core.catalog import Probe
 from cloudperf_core.clock import MINUTE_MS, minute_start_ms
 from cloudperf_core.errors import (
-    ClockSkewError,
-    ForeignLeaseError,
     InvalidSpecError,
     NotFoundError,
     ReportConflictError,
-    ReportRejectedError,
-    SpecMismatchError,
-    UnknownLeaseError,
 )
-from cloudperf_core.fping.argv import discovery_bounds
-from cloudperf_core.models import AnyJob, DiscoveryJob, Job, MeasurementReport
 from cloudperf_core.ports import (
     Cache,
     Clock,
@@ -59,25 +48,26 @@ from cloudperf_core.ports import (
     ReportQueue,
 )
 from cloudperf_core.protocol import (
-    DiscoveryReport,
     Heartbeat,
     PollRequest,
     PollResponse,
     ProbeList,
     ProbeView,
-    QueuedDiscovery,
-    QueuedLatency,
     ReportSubmission,
     SubmitResponse,
 )
-from cloudperf_core.reports import check_report_id, report_digest, split_report, validate_report
+from cloudperf_core.service.leases import (
+    LeaseRecord,
+    accept_discovery,
+    accept_latency,
+    lease_key,
+    lease_of,
+)
 from cloudperf_core.settings import ServiceSettings
 
 __all__ = [
-    "LeaseRecord",
     "ProbeHealth",
     "heartbeat",
-    "lease_key",
     "list_probes",
     "poll",
     "submit",
@@ -86,18 +76,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 _encoder = msgspec.json.Encoder()
 STATUS_TTL_S = 86_400  # a heartbeat's content is shown for a day
-RATE_MINUTES = 5  # jobs/reports per minute: averaged over this many minute buckets
+RATE_MINUTES = 5  # jobs/reports per minute: averaged over this many complete minutes
 _CATALOG_TOUCH_MS = 10 * MINUTE_MS  # how stale the catalogue's last-seen may get
-_ENVELOPE_BYTES = 64  # what the queue envelope adds around a report, with room to spare
-
-
-class LeaseRecord(msgspec.Struct, frozen=True, kw_only=True):
-    """The ledger's memory of one lease handed out."""
-
-    probe_id: str
-    job: AnyJob
-    leased_at_ms: int
-    expires_at_ms: int
 
 
 class ProbeHealth(msgspec.Struct, frozen=True, kw_only=True):
@@ -109,10 +89,6 @@ class ProbeHealth(msgspec.Struct, frozen=True, kw_only=True):
     at_ms: int
 
 
-def lease_key(lease_id: str) -> str:
-    return f"lease:{lease_id}"
-
-
 def _report_key(report_id: str) -> str:
     return f"report:{report_id}"
 
@@ -121,7 +97,6 @@ def _status_key(probe_id: str) -> str:
     return f"probe_status:{probe_id}"
 
 
-_lease_decoder = msgspec.json.Decoder(LeaseRecord)
 _health_decoder = msgspec.json.Decoder(ProbeHealth)
 
 
@@ -170,13 +145,6 @@ async def poll(
 # --- submit -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Accepted:
-    report_id: str  # namespaced
-    digest: bytes
-    bodies: list[bytes]  # queue messages
-
-
 async def submit(
     *,
     probe: Probe,
@@ -199,12 +167,12 @@ async def submit(
     await liveness.seen(probe.probe_id, now_ms)
     if (submission.report is None) == (submission.discovery is None):
         raise InvalidSpecError("send exactly one of 'report' (latency) or 'discovery'")
-    lease = await _lease_of(cache, submission.lease_id, probe)
+    lease = await lease_of(cache, submission.lease_id, probe)
     if submission.report is not None:
-        accepted = _accept_latency(submission.report, lease, now_ms, settings)
+        accepted = accept_latency(submission.report, lease, now_ms, settings)
     else:
         assert submission.discovery is not None
-        accepted = _accept_discovery(submission.discovery, lease, now_ms, settings)
+        accepted = accept_discovery(submission.discovery, lease, now_ms, settings)
     key = _report_key(accepted.report_id)
     seen = await cache.get(key)
     if seen is None:
@@ -219,137 +187,6 @@ async def submit(
     with suppress(NotFoundError):  # lapsed, or acknowledged by an earlier part or copy
         await jobs.ack(submission.lease_id)
     return SubmitResponse(report_id=accepted.report_id)
-
-
-async def _lease_of(cache: Cache, lease_id: str, probe: Probe) -> LeaseRecord:
-    raw = await cache.get(lease_key(lease_id))
-    if raw is None:
-        raise UnknownLeaseError(f"no lease {lease_id!r} was handed out (or it was long ago)")
-    try:
-        record = _lease_decoder.decode(raw)
-    except msgspec.MsgspecError:
-        log.error("lease ledger entry %s is not readable; treating it as unknown", lease_id)
-        raise UnknownLeaseError(f"lease {lease_id!r} is not known") from None
-    if record.probe_id != probe.probe_id:
-        raise ForeignLeaseError(f"lease {lease_id!r} belongs to another probe")
-    return record
-
-
-def _check_start(started_at_ms: int, lease: LeaseRecord, now_ms: int, skew_s: int) -> None:
-    skew_ms = skew_s * 1000
-    earliest, latest = lease.leased_at_ms - skew_ms, now_ms + skew_ms
-    if not earliest <= started_at_ms <= latest:
-        raise ClockSkewError(
-            f"started_at_ms {started_at_ms} is outside {earliest}..{latest} (the lease was "
-            f"handed out at {lease.leased_at_ms}, now is {now_ms}, allowed skew {skew_s} s): "
-            "is the probe's clock right?"
-        )
-
-
-def _accept_latency(
-    report: MeasurementReport, lease: LeaseRecord, now_ms: int, settings: ServiceSettings
-) -> _Accepted:
-    job = lease.job
-    if not isinstance(job, Job):
-        raise SpecMismatchError("this lease is for a discovery job: send 'discovery'")
-    if report.job_id not in (None, job.job_id):
-        raise SpecMismatchError(f"job_id {report.job_id!r} is not the leased job {job.job_id!r}")
-    spec = report.spec
-    if msgspec.structs.replace(spec, targets=job.spec.targets) != job.spec:
-        raise SpecMismatchError("the report's spec differs from the leased job's")
-    unknown = set(spec.targets) - set(job.spec.targets)
-    if unknown:
-        raise SpecMismatchError(f"targets not in the leased job: {sorted(unknown)[:3]}")
-    _check_start(report.started_at_ms, lease, now_ms, settings.clock_skew_s)
-    check_report_id(report.report_id)
-    stored = msgspec.structs.replace(
-        report,
-        report_id=f"{lease.probe_id}:{report.report_id}",
-        source=lease.probe_id,
-        job_id=job.job_id,
-    )
-    validate_report(stored, now_ms=now_ms)
-    return _Accepted(
-        report_id=stored.report_id,
-        digest=report_digest(stored),
-        bodies=_latency_bodies(stored, settings.max_queued_report_bytes),
-    )
-
-
-def _queued_size(body: bytes) -> int:
-    """Bytes the body takes as a queue message (base64 when it is not plain text)."""
-    text, encoding = body_to_text(body)
-    return len(body) if encoding is None else len(text)
-
-
-def _latency_bodies(report: MeasurementReport, max_bytes: int) -> list[bytes]:
-    whole = _encoder.encode(QueuedLatency(report=report))
-    if _queued_size(whole) <= max_bytes:
-        return [whole]
-    # Split by targets; parts are <id>.<i>of<n>, the same for the same report, so a resent
-    # report gives the same parts and ingest stays idempotent. Base64 grows a body by 4/3.
-    budget = max_bytes - _ENVELOPE_BYTES
-    if _queued_size(whole) != len(whole):
-        budget = budget * 3 // 4
-    bodies = [_encoder.encode(QueuedLatency(report=p)) for p in split_report(report, budget)]
-    if any(_queued_size(b) > max_bytes for b in bodies):
-        raise ReportRejectedError(f"report {report.report_id} cannot be split to fit the queue")
-    return bodies
-
-
-def _accept_discovery(
-    report: DiscoveryReport, lease: LeaseRecord, now_ms: int, settings: ServiceSettings
-) -> _Accepted:
-    job = lease.job
-    if not isinstance(job, DiscoveryJob):
-        raise SpecMismatchError("this lease is for a latency job: send 'report'")
-    if report.spec != job.spec:
-        raise SpecMismatchError("the report's spec differs from the leased job's")
-    _check_start(report.started_at_ms, lease, now_ms, settings.clock_skew_s)
-    finished = report.finished_at_ms
-    if finished is not None and not report.started_at_ms <= finished <= now_ms + (
-        settings.clock_skew_s * 1000
-    ):
-        raise ReportRejectedError("finished_at_ms is before started_at_ms or in the future")
-    check_report_id(report.report_id)
-    found = _found_in_range(job, report.found)
-    stored = msgspec.structs.replace(
-        report, report_id=f"{lease.probe_id}:{report.report_id}", found=found
-    )
-    check_report_id(stored.report_id)
-    body = _encoder.encode(QueuedDiscovery(probe_id=lease.probe_id, report=stored))
-    if _queued_size(body) > settings.max_queued_report_bytes:
-        raise ReportRejectedError(
-            f"discovery report of {len(found)} addresses is larger than one queue message"
-            f" ({settings.max_queued_report_bytes} bytes): use smaller ranges"
-        )
-    digest = hashlib.blake2b(_encoder.encode(stored), digest_size=16).digest()
-    return _Accepted(report_id=stored.report_id, digest=digest, bodies=[body])
-
-
-def _found_in_range(job: DiscoveryJob, found: Sequence[str]) -> list[str]:
-    """The found addresses in canonical form, each once; ReportRejectedError if one is not an
-    address inside the job's range, or there are more than the job's max_hosts."""
-    if len(found) > job.spec.max_hosts:
-        raise ReportRejectedError(
-            f"{len(found)} addresses found, more than the job's max_hosts {job.spec.max_hosts}"
-        )
-    try:
-        first, last = discovery_bounds(job.spec)
-    except InvalidSpecError as exc:  # a job we issued ourselves: should not happen
-        raise ReportRejectedError(f"the leased job's range is invalid: {exc}") from exc
-    out: dict[str, None] = {}
-    for text in found:
-        try:
-            address = ipaddress.ip_address(text)
-        except ValueError:
-            raise ReportRejectedError(f"found {text[:64]!r} is not an IP address") from None
-        if address.version != first.version or not int(first) <= int(address) <= int(last):
-            raise ReportRejectedError(
-                f"found address {address} is outside the job's range {first}-{last}"
-            )
-        out[str(address)] = None
-    return list(out)
 
 
 # --- heartbeat and the probe list -------------------------------------------------------------
@@ -399,15 +236,17 @@ async def list_probes(
     now_ms = clock.now_ms()
     probes = await directory.list_probes(after=after, limit=limit)
     seen = await liveness.last_seen([p.probe_id for p in probes])
-    since_ms = minute_start_ms(now_ms) - (RATE_MINUTES - 1) * MINUTE_MS
+    # Complete minutes only, as GET /v1/status counts them (the current one is still counting).
+    until_ms = minute_start_ms(now_ms)
+    since_ms = until_ms - RATE_MINUTES * MINUTE_MS
     views: list[ProbeView] = []
     for probe in probes:
         pid = probe.probe_id
         times = [t for t in (seen.get(pid), probe.last_seen_ms) if t is not None]
         last_ms = max(times) if times else None
         health = await _health(cache, pid)
-        jobs = await counters.per_minute(f"jobs:{pid}", since_ms, now_ms + 1)
-        reports = await counters.per_minute(f"reports:{pid}", since_ms, now_ms + 1)
+        jobs = await counters.per_minute(f"jobs:{pid}", since_ms, until_ms)
+        reports = await counters.per_minute(f"reports:{pid}", since_ms, until_ms)
         views.append(
             ProbeView(
                 probe_id=pid,

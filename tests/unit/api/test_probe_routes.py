@@ -398,12 +398,17 @@ async def test_a_discovery_report_must_stay_inside_its_job(
 
 
 async def test_heartbeat_and_the_probe_list(client: httpx.AsyncClient, env: ProbeEnv) -> None:
-    await env.issue(latency_job("j1"), latency_job("j2"))
-    await _poll(client, env, "p1")
+    job = latency_job("j1")
+    await env.issue(job, latency_job("j2"))
+    leases = {j["job"]["job_id"]: j["lease_id"] for j in (await _poll(client, env, "p1"))["jobs"]}
+    report = report_for(job, started_at_ms=_now(env))
+    assert (await _submit(client, env, "p1", leases["j1"], report)).status_code == 202
     beat = {"fping_can_send": False, "agent_version": "0.1.0", "jobs_running": 2}
     got = await client.post("/v1/probe/heartbeat", json=beat, headers=env.headers("p1"))
     assert got.status_code == 204 and got.content == b""
 
+    assert isinstance(env.ctx.clock, FakeClock)
+    env.ctx.clock.advance(60)  # the rates count complete minutes
     listed = await client.get("/v1/probes", headers=env.viewer())
 
     assert listed.status_code == 200, listed.text
@@ -411,16 +416,15 @@ async def test_heartbeat_and_the_probe_list(client: httpx.AsyncClient, env: Prob
     probes = {p["probe_id"]: p for p in listed.json()["probes"]}
     assert list(probes) == ["p1", "p2", "p3"]
     p1, p2 = probes["p1"], probes["p2"]
-    assert (p1["online"], p1["last_seen_ms"], p1["location"]) == (True, _now(env), "lab")
+    assert (p1["online"], p1["last_seen_ms"], p1["location"]) == (True, _now(env) - 60_000, "lab")
     assert (p1["fping_can_send"], p1["agent_version"], p1["jobs_running"]) == (False, "0.1.0", 2)
-    assert p1["jobs_per_minute"] == 2 / 5
+    assert (p1["jobs_per_minute"], p1["reports_per_minute"]) == (2 / 5, 1 / 5)
     assert (p2["online"], p2["last_seen_ms"], p2["fping_can_send"]) == (False, None, None)
     catalog = await env.ctx.services.catalog()
     stored = await catalog.get_probe("p1")
-    assert stored is not None and stored.last_seen_ms == _now(env)  # durable last-seen
+    assert stored is not None and stored.last_seen_ms == p1["last_seen_ms"]  # durable
 
-    assert isinstance(env.ctx.clock, FakeClock)
-    env.ctx.clock.advance(env.ctx.settings.probe_online_s + 1)
+    env.ctx.clock.advance(env.ctx.settings.probe_online_s)
     later = (await client.get("/v1/probes?limit=1", headers=env.viewer())).json()
     assert [p["probe_id"] for p in later["probes"]] == ["p1"]
     assert later["probes"][0]["online"] is False and later["next_after"] == "p1"
