@@ -1,11 +1,13 @@
 """ElastiCache / Redis over redis.asyncio (``redis://``, ``rediss://``).
 
-``services`` holds the cache, sessions, liveness, counters and cursors; ``link`` the URL
-options, connection pool, timeouts, retries and error mapping they share.
+``services`` holds the cache, sessions, liveness, counters and cursors, ``jobs`` the job
+queue; ``link`` the URL options, connection pool, timeouts, retries and error mapping they
+share.
 """
 
 from __future__ import annotations
 
+from adapters.elasticache.jobs import RedisJobQueue
 from adapters.elasticache.services import (
     RedisCache,
     RedisLivenessTracker,
@@ -19,6 +21,7 @@ from adapters.elasticache.services import (
 
 __all__ = [
     "RedisCache",
+    "RedisJobQueue",
     "RedisLivenessTracker",
     "RedisRateCounters",
     "RedisRotationCursors",

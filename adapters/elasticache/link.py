@@ -58,6 +58,8 @@ class RedisOptions(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_o
     deadline_s: Seconds = 10.0  # one call including every retry and wait
     max_connections: Annotated[int, Meta(ge=1, le=10_000)] | None = None
     horizon_s: Annotated[float, Meta(ge=60, le=366 * 86_400)] = 7200.0
+    # The job queue drops a job after this many deliveries whose leases all lapsed.
+    max_deliveries: Annotated[int, Meta(ge=1, le=1000)] = 5
     ssl_cert_reqs: Literal["required", "optional", "none"] = "required"
     ssl_ca_certs: str | None = None
     ssl_check_hostname: bool = True

@@ -1,4 +1,5 @@
-"""ElastiCache / Redis adapter (redis.asyncio): cache, sessions, liveness, counters, cursors.
+"""ElastiCache / Redis adapter (redis.asyncio): cache, sessions, liveness, counters, cursors,
+and the job queue (:mod:`adapters.elasticache.jobs`).
 
 URL: ``redis://[user:password@]host[:port][/db]?prefix={cloudperf}:&timeout_s=2&retries=2``;
 ``rediss://`` for TLS. Options: :class:`adapters.elasticache.link.RedisOptions`.
@@ -21,13 +22,14 @@ invocations and made again transparently if the event loop changed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import msgspec
 from redis.asyncio import Redis
 
+from adapters.elasticache.jobs import RedisJobQueue
 from adapters.elasticache.link import RedisLink, RedisSettings, parse_redis_url
 from cloudperf_core.backends import SharedResources
 from cloudperf_core.clock import MINUTE_MS, SystemClock, minute_start_ms, ttl_to_ms
@@ -246,8 +248,9 @@ class RedisRotationCursors(_Component):
 
 # --- wiring --------------------------------------------------------------------------------
 
-_PORTS: dict[str, type[_Component]] = {
+_PORTS: dict[str, Callable[..., object]] = {
     "cache": RedisCache,
+    "jobs": RedisJobQueue,
     "sessions": RedisSessionStore,
     "liveness": RedisLivenessTracker,
     "counters": RedisRateCounters,
@@ -257,7 +260,7 @@ _PORTS: dict[str, type[_Component]] = {
 
 async def open_backend(url: str, port: str, *, shared: SharedResources | None = None) -> object:
     """Entry point for ``redis://`` and ``rediss://``: cache, sessions, liveness, counters,
-    cursors. Connects lazily, so an unreachable server fails on first use.
+    cursors, jobs. Connects lazily, so an unreachable server fails on first use.
 
     With ``shared`` (a composition root's) the ports of one URL share one pool, which
     ``shared`` closes; without it the port owns a pool of its own.

@@ -250,7 +250,7 @@ async def test_bad_urls_are_config_errors_naming_no_password(url: str) -> None:
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("port", ["store", "catalog", "jobs", "reports"])
+@pytest.mark.parametrize("port", ["store", "catalog", "reports"])
 async def test_redis_refuses_the_ports_it_does_not_serve(port: str) -> None:
     with pytest.raises(BackendConfigError):
         await open_backend("redis://127.0.0.1:6379/0", port)

@@ -16,6 +16,7 @@ from redis.crc import key_slot
 
 from adapters.elasticache import link
 from cloudperf_core.bootstrap import Config, Services
+from cloudperf_core.models import Job, ProbeSpec
 from tests.contract.makers.redis import REDIS_URL, delete_prefix, redis_url
 
 pytestmark = pytest.mark.services
@@ -64,7 +65,8 @@ async def keys_of(server: Redis, command: tuple[Any, ...]) -> list[bytes]:
 
 async def test_every_command_and_transaction_stays_in_one_slot(wire: list[Unit]) -> None:
     prefix = f"{{cptest-{uuid.uuid4().hex}}}:"
-    async with Services(Config(store="memory://", cache=redis_url(prefix))) as services:
+    url = redis_url(prefix)
+    async with Services(Config(store="memory://", cache=url, jobs=url)) as services:
         cache = await services.cache()
         await cache.set("a", b"1")
         await cache.set("b", b"2", ttl_s=60)
@@ -88,6 +90,14 @@ async def test_every_command_and_transaction_stays_in_one_slot(wire: list[Unit])
         await cursors.next("fra", 3)
         await cursors.get("fra")
         await cursors.reset("fra")
+        jobs = await services.jobs()
+        spec = ProbeSpec(targets=("127.0.0.1",), count=1)
+        await jobs.issue([Job(job_id=f"j{n}", source=f"src {n % 2}", spec=spec) for n in range(4)])
+        held = await jobs.lease("src 0", 2, 30)
+        await jobs.extend(held[0].lease_id, 60)
+        await jobs.ack(held[1].lease_id)
+        await jobs.depth("src 1")
+        await jobs.reap()
 
     server = Redis.from_url(REDIS_URL)
     try:

@@ -44,11 +44,22 @@ async def delete_prefix(prefix: str) -> None:
         await client.aclose()
 
 
-@asynccontextmanager
-async def redis_services(**options: str) -> AsyncIterator[Services]:
+def redis_services(**options: str) -> AbstractAsyncContextManager[Services]:
     """Services whose cache URL is the test server under a fresh prefix (deleted after)."""
+    return redis_services_for("cache", **options)
+
+
+@asynccontextmanager
+async def redis_services_for(port: PortName, **options: str) -> AsyncIterator[Services]:
+    """Services whose ``port`` URL (``cache`` or ``jobs``) is the test server under a fresh
+    prefix (deleted after)."""
     prefix = fresh_prefix()
-    config = Config(store="memory://", cache=redis_url(prefix, **options))
+    url = redis_url(prefix, **options)
+    config = (
+        Config(store="memory://", jobs=url)
+        if port == "jobs"
+        else Config(store="memory://", cache=url)
+    )
     try:
         async with Services(config) as services:
             yield services
@@ -59,7 +70,8 @@ async def redis_services(**options: str) -> AsyncIterator[Services]:
 def _port(name: PortName) -> Maker:
     @asynccontextmanager
     async def make(ctx: MakerContext) -> AsyncIterator[Any]:
-        async with redis_services(horizon_s=str(COUNTER_HORIZON_S)) as services:
+        options = {"horizon_s": str(COUNTER_HORIZON_S)} if name != "jobs" else {}
+        async with redis_services_for(name, **options) as services:
             yield await services.port(name)
 
     maker: Callable[[MakerContext], AbstractAsyncContextManager[Any]] = make
@@ -71,3 +83,4 @@ SESSIONS = [_port("sessions")]
 LIVENESS = [_port("liveness")]
 COUNTERS = [_port("counters")]
 CURSORS = [_port("cursors")]
+JOB_QUEUES = [_port("jobs")]
