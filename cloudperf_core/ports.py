@@ -367,6 +367,12 @@ class Discovery(Protocol):
         """Tracked addresses inside the location's ranges, by IP version then address."""
         ...
 
+    async def reachable_locations(self, *, after: str | None = None, limit: int = 100) -> list[str]:
+        """Names (sorted, greater than ``after``) of the locations with a swept range holding
+        an address that answered its latest round (history >= ``HISTORY_FOUND``): where the
+        scheduler sends latency jobs."""
+        ...
+
 
 class Directory(Protocol):
     """Probes, users and global settings (hashes only; the core does the hashing)."""

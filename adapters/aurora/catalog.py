@@ -32,6 +32,7 @@ from adapters.catalog_rows import (
 )
 from cloudperf_core.batching import chunks
 from cloudperf_core.catalog import (
+    HISTORY_FOUND,
     AddressRange,
     CatalogStatus,
     DiscoverySweep,
@@ -291,6 +292,15 @@ class AuroraCatalog(AuroraDirectory):
             ]
 
         return await self._run("reachable addresses", body, write=False)
+
+    async def reachable_locations(self, *, after: str | None = None, limit: int = 100) -> list[str]:
+        params = (after or "", HISTORY_FOUND, check_limit(limit))
+
+        async def body(cur: Tx) -> list[str]:
+            await cur.execute(q.REACHABLE_LOCATIONS, params)
+            return [str(r[0]) for r in await cur.fetchall()]
+
+        return await self._run("reachable locations", body, write=False)
 
     async def status(self, *, fresh_since_ms: int) -> CatalogStatus:
         async def body(cur: Tx) -> CatalogStatus:

@@ -141,6 +141,14 @@ REACHABLE_OF_LOCATION = (
     " WHERE r.location_id = %s AND (a.ip_version > %s OR (a.ip_version = %s AND a.address > %s))"
     " ORDER BY a.ip_version, a.address LIMIT %s"
 )
+REACHABLE_LOCATIONS = (
+    "SELECT DISTINCT l.name FROM address_ranges r JOIN locations l"
+    " ON l.location_id = r.location_id"
+    " WHERE r.last_checked_ms IS NOT NULL AND l.name > %s AND EXISTS (SELECT 1"
+    " FROM reachable_addresses a WHERE a.ip_version = r.ip_version"
+    " AND a.address BETWEEN r.start_addr AND r.end_addr AND a.history >= %s)"
+    " ORDER BY l.name LIMIT %s"
+)
 
 # --- probes, users, settings -----------------------------------------------------------------
 

@@ -19,6 +19,7 @@ import anyio.lowlevel
 import msgspec
 
 from cloudperf_core.catalog import (
+    HISTORY_FOUND,
     AddressRange,
     CatalogStatus,
     DiscoverySweep,
@@ -306,6 +307,19 @@ class InMemoryCatalog:
             and any(k[0] == key[0] and k[1] <= key[1] <= end for k, end in spans)
         ]
         return out[:limit]
+
+    async def reachable_locations(self, *, after: str | None = None, limit: int = 100) -> list[str]:
+        await anyio.lowlevel.checkpoint()
+        check_limit(limit)
+        answered = sorted(k for k, t in self._tracked.items() if t.history >= HISTORY_FOUND)
+        names = {
+            r.location
+            for (version, lo), r in self._ranges.items()
+            if r.last_checked_ms is not None
+            and (i := bisect.bisect_left(answered, (version, lo))) < len(answered)
+            and answered[i] <= (version, r.end)
+        }
+        return sorted(n for n in names if after is None or n > after)[:limit]
 
     # --- probes, users, settings -----------------------------------------------------------
 

@@ -27,6 +27,7 @@ from adapters.sqlite.db import marks
 from adapters.sqlite.directory import Conn, SqliteDirectory, location_ids
 from cloudperf_core.batching import chunks
 from cloudperf_core.catalog import (
+    HISTORY_FOUND,
     AddressRange,
     CatalogStatus,
     DiscoverySweep,
@@ -285,6 +286,14 @@ class SqliteCatalog(SqliteDirectory):
             ]
 
         return await self._read("listing reachable addresses", body)
+
+    async def reachable_locations(self, *, after: str | None = None, limit: int = 100) -> list[str]:
+        params = (after or "", HISTORY_FOUND, check_limit(limit))
+
+        def body(conn: Conn) -> list[str]:
+            return [str(r[0]) for r in conn.execute(q.REACHABLE_LOCATIONS, params)]
+
+        return await self._read("listing reachable locations", body)
 
     async def status(self, *, fresh_since_ms: int) -> CatalogStatus:
         def body(conn: Conn) -> CatalogStatus:

@@ -356,6 +356,34 @@ async def test_reachable_addresses_page_within_a_location(catalog: Any) -> None:
     assert (status.addresses, status.addresses_new, status.addresses_stable) == (5, 5, 0)
 
 
+async def test_reachable_locations_are_those_whose_addresses_answered_the_latest_round(
+    catalog: Any,
+) -> None:
+    await seeded(catalog)
+    assert await catalog.reachable_locations() == []
+    sweeps = [
+        ("192.0.2.128", "192.0.2.255", ("192.0.2.130",)),  # SYD, answered
+        ("192.0.2.16", "192.0.2.31", ("192.0.2.17",)),  # MEL, silent in the next round
+        ("2001:db8:1::", "2001:db8:1::ff", ("2001:db8:1::5",)),  # ZRH
+    ]
+    for i, (start, end, found) in enumerate(sweeps):
+        await catalog.record_sweep(
+            DiscoverySweep(report_id=f"r1-{i}", start=start, end=end, found=found, at_ms=T0_MS)
+        )
+    await catalog.record_sweep(
+        DiscoverySweep(report_id="r2-mel", start="192.0.2.16", end="192.0.2.31", found=(),
+                       at_ms=T0_MS + 1)
+    )  # fmt: skip
+    # MEL's address is still tracked (history 0100b) but did not answer the latest round.
+    assert [a.history for a in await catalog.reachable_addresses(MEL.name)] == [0b0100]
+    everything = await catalog.reachable_locations()
+    assert everything == sorted([SYD.name, ZRH.name])
+    first = await catalog.reachable_locations(limit=1)
+    assert first + await catalog.reachable_locations(after=first[0]) == everything
+    # NYC never had a sweep: no address of it is tracked.
+    assert NYC.name not in everything
+
+
 # --- probes, users, settings ---------------------------------------------------------------
 
 
