@@ -11,9 +11,13 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from cloudperf_core import limits
 from cloudperf_core.errors import BackendConfigError
 
 _Seconds = Annotated[int, msgspec.Meta(ge=1, le=30 * 86_400)]
+_Jobs = Annotated[int, msgspec.Meta(ge=1, le=100_000)]
+# The runner refuses discovery ranges wider than this (fping.argv.DEFAULT_MAX_RANGE_SIZE).
+MAX_DISCOVERY_CHUNK = 4096
 
 
 class ServiceSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -49,6 +53,33 @@ class ServiceSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     # One message on the reports queue at most (SQS: 256 KiB with attributes); the API splits
     # a latency report by targets to fit.
     max_queued_report_bytes: Annotated[int, msgspec.Meta(ge=4096, le=1_000_000)] = 240_000
+
+    # Scheduler (cloudperf_core.scheduler). One tick per slot of tick_s; a second tick in the
+    # same slot issues nothing. Every job must run within half of lease_s (checked here).
+    tick_s: Annotated[int, msgspec.Meta(ge=10, le=3600)] = 60
+    # A source location whose queue holds this many jobs (ready or leased) gets no new ones.
+    backpressure_depth: _Jobs = 20
+    # Latency jobs: N reachable addresses of one destination location, C probes each.
+    latency_targets: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 50
+    latency_count: Annotated[int, msgspec.Meta(ge=1, le=limits.MAX_COUNT)] = 10
+    latency_period_ms: Annotated[int, msgspec.Meta(ge=1, le=limits.MAX_PERIOD_MS)] = 1000
+    latency_timeout_ms: Annotated[int, msgspec.Meta(ge=1, le=limits.MAX_TIMEOUT_MS)] = 1000
+    # How long the list of destinations (catalog.reachable_locations) is cached.
+    destinations_refresh_s: Annotated[int, msgspec.Meta(ge=1, le=86_400)] = 300
+    # Discovery (a range is swept again discovery_interval_s after its last sweep): chunks of
+    # discovery_chunk_hosts addresses, at most discovery_chunks_per_range chunks per range and
+    # round (wider IPv4 ranges are covered over successive rounds), at most
+    # discovery_ranges_per_tick ranges per tick.
+    discovery_chunk_hosts: Annotated[int, msgspec.Meta(ge=1, le=MAX_DISCOVERY_CHUNK)] = 256
+    discovery_chunks_per_range: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 16
+    discovery_ranges_per_tick: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 20
+    # Retention roll-ups (stores that have them) run at most this often.
+    retention_every_s: Annotated[int, msgspec.Meta(ge=60, le=30 * 86_400)] = 3600
+
+    def __post_init__(self) -> None:
+        from cloudperf_core.scheduler import check_sizing
+
+        check_sizing(self)
 
 
 SETTING_ENV_PREFIX = "CLOUDPERF_"
