@@ -20,6 +20,8 @@ from cloudperf_core.catalog import (
     LocationFilter,
     Probe,
     ReachableAddress,
+    RetentionPolicy,
+    RetentionResult,
     Settings,
     User,
 )
@@ -196,6 +198,16 @@ class Migratable(Protocol):
         ...
 
     async def schema_version(self) -> int: ...
+
+
+@runtime_checkable
+class Retaining(Protocol):
+    """A store that rolls old windows up into coarser ones and expires the coarsest
+    (``AuroraMeasurementStore``); the scheduler tick runs it now and then."""
+
+    async def apply_retention(
+        self, now_s: int, policy: RetentionPolicy | None = None
+    ) -> RetentionResult: ...
 
 
 class SessionStore(Protocol):

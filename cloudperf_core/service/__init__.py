@@ -28,12 +28,15 @@ from cloudperf_core.service.ingest import (
 )
 from cloudperf_core.service.measure import Runner, measure
 from cloudperf_core.service.queries import all_probes, query_stats
+from cloudperf_core.service.scheduling import TickPorts, TickResult, run_tick
 
 __all__ = [
     "DEFAULT_WINDOW_S",
     "MAX_REPORT_ID_LEN",
     "BatchResult",
     "Runner",
+    "TickPorts",
+    "TickResult",
     "all_probes",
     "decode_report",
     "encode_report",
@@ -44,6 +47,7 @@ __all__ = [
     "process_report_batch",
     "query_stats",
     "retag",
+    "run_tick",
     "split_report",
     "tag_windows",
     "validate_report",
