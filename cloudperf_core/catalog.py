@@ -143,10 +143,33 @@ class User(msgspec.Struct, frozen=True, kw_only=True):
     role: Role = "viewer"
 
 
+class ImportCheckpoint(msgspec.Struct, frozen=True, kw_only=True):
+    """How far an import of one file got: where to read on, and its counts so far.
+
+    ``last_end`` is the end address of the last record taken (the next must start after it,
+    and stored ranges past it are untouched); ``next_line`` numbers the line at ``offset``.
+    """
+
+    kind: str
+    digest: str  # SHA-256 of the file: another file of the same kind starts afresh
+    offset: int = 0
+    next_line: int = 1
+    last_end: str | None = None
+    lines: int = 0
+    records: int = 0
+    ranges: int = 0
+    locations: int = 0
+    skipped: int = 0
+    not_routed: int = 0
+    started_at_ms: int = 0
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
-    """Global switches; ``paused`` stops the scheduler from issuing jobs."""
+    """Global switches; ``paused`` stops the scheduler from issuing jobs. ``imports`` holds
+    the checkpoints of catalogue imports not finished yet (by ``kind:digest``)."""
 
     paused: bool = False
+    imports: dict[str, ImportCheckpoint] = msgspec.field(default_factory=dict)
 
 
 class DiscoverySweep(msgspec.Struct, frozen=True, kw_only=True):
