@@ -193,11 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
     mig = dbsub.add_parser("migrate", help="apply schema migrations (idempotent)")
     mig.add_argument("--store", required=True)
 
+    from cloudperf_core.cli.admin import add_admin_parser
     from cloudperf_core.cli.cost import add_cost_parser
     from cloudperf_core.cli.probe import add_probe_parser
 
     add_cost_parser(sub)
     add_probe_parser(sub)
+    add_admin_parser(sub)
     return p
 
 
@@ -267,9 +269,10 @@ def _configure_logging(verbose: bool, err: TextIO) -> None:
 
 
 def _handler(command: str) -> Handler:
-    from cloudperf_core.cli import commands, measure
+    from cloudperf_core.cli import admin, commands, measure
 
     handlers: dict[str, Handler] = {
+        "admin": admin.cmd_admin,
         "measure": measure.cmd_measure,
         "report": commands.cmd_report,
         "ingest": commands.cmd_ingest,

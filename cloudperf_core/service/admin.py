@@ -1,4 +1,6 @@
-"""Catalogue import (the CLI's ``cloudperf admin import`` and the admin Lambda run this).
+"""What an administrator runs (``cloudperf admin``, the admin Lambda): catalogue import here;
+the export of measurements is :mod:`cloudperf_core.service.export` (re-exported); users,
+probes and pause are :mod:`cloudperf_core.service.directory`.
 
 A file is read in chunks of lines in a worker thread, each chunk joined with the stored
 ranges it overlaps (:mod:`cloudperf_core.importers.join`) and written: locations first, then
@@ -28,9 +30,17 @@ from cloudperf_core.errors import CloudperfError
 from cloudperf_core.importers.formats import Format, read_chunk
 from cloudperf_core.importers.join import StoredSpan, combine_for, join_chunk
 from cloudperf_core.ports import Catalog, Clock, MeasurementStore, Places
+from cloudperf_core.service.export import ExportRow, export_lines, export_rows
 from cloudperf_core.service.ingest import retag
 
-__all__ = ["ImportIssue", "ImportResult", "import_catalog"]
+__all__ = [
+    "ExportRow",
+    "ImportIssue",
+    "ImportResult",
+    "export_lines",
+    "export_rows",
+    "import_catalog",
+]
 
 CHUNK_LINES = 5000
 MAX_ISSUES = 100  # line-numbered reasons kept for the caller; the rest are counted
