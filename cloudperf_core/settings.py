@@ -55,7 +55,8 @@ class ServiceSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     max_queued_report_bytes: Annotated[int, msgspec.Meta(ge=4096, le=1_000_000)] = 240_000
 
     # Scheduler (cloudperf_core.scheduler). One tick per slot of tick_s; a second tick in the
-    # same slot issues nothing. Every job must run within half of lease_s (checked here).
+    # same slot issues nothing. Every job must run within half of lease_s (checked when the
+    # settings are read from the environment).
     tick_s: Annotated[int, msgspec.Meta(ge=10, le=3600)] = 60
     # A source location whose queue holds this many jobs (ready or leased) gets no new ones.
     backpressure_depth: _Jobs = 20
@@ -76,11 +77,6 @@ class ServiceSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     # Retention roll-ups (stores that have them) run at most this often.
     retention_every_s: Annotated[int, msgspec.Meta(ge=60, le=30 * 86_400)] = 3600
 
-    def __post_init__(self) -> None:
-        from cloudperf_core.scheduler import check_sizing
-
-        check_sizing(self)
-
 
 SETTING_ENV_PREFIX = "CLOUDPERF_"
 
@@ -94,6 +90,10 @@ def settings_from_env(env: Mapping[str, str], **overrides: object) -> ServiceSet
             values[name] = raw
     values.update({k: v for k, v in overrides.items() if v is not None})
     try:
-        return msgspec.convert(values, ServiceSettings, strict=False)
+        settings = msgspec.convert(values, ServiceSettings, strict=False)
     except msgspec.ValidationError as exc:
         raise BackendConfigError(f"bad setting: {exc}") from exc
+    from cloudperf_core.scheduler import check_sizing
+
+    check_sizing(settings)  # a deployment whose jobs outlive their lease fails at start-up
+    return settings

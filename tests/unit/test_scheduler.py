@@ -19,6 +19,7 @@ from cloudperf_core.scheduler import (
     RUNNER_CONCURRENCY,
     RUNNER_SLACK_S,
     SourceState,
+    check_sizing,
     choose_targets,
     is_never_probed,
     job_id,
@@ -179,7 +180,7 @@ def test_the_sizing_rule_mirrors_the_runner_defaults() -> None:
 
 
 def test_settings_whose_jobs_outlive_half_the_lease_are_refused() -> None:
-    assert ServiceSettings().latency_targets == 50  # the defaults fit
+    check_sizing(ServiceSettings())  # the defaults fit
     with pytest.raises(BackendConfigError, match="CLOUDPERF_LATENCY_TARGETS"):
         settings_from_env({"CLOUDPERF_LATENCY_TARGETS": "5000"})
     with pytest.raises(BackendConfigError, match="CLOUDPERF_DISCOVERY_CHUNK_HOSTS"):
