@@ -19,7 +19,7 @@ from cloudperf_core.api.context import ApiContext
 from cloudperf_core.api.errors import error_response, internal_error
 from cloudperf_core.api.http import ApiRoute
 from cloudperf_core.api.openapi import build_openapi
-from cloudperf_core.api.routes import catalog, meta, probe, queries, status, users
+from cloudperf_core.api.routes import admin, catalog, meta, probe, queries, status, users
 from cloudperf_core.api.security import authorize
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ def all_routes() -> list[ApiRoute]:
         *queries.ROUTES,
         *catalog.ROUTES,
         *status.ROUTES,
+        *admin.ROUTES,
         *probe.ROUTES,
     ]
 
