@@ -43,6 +43,8 @@ _GLIBC_TAGS = ("2_17", "2_28", "2_34")
 _MACHINE = {"arm64": "aarch64", "x86_64": "x86_64"}
 _STRIP_SUFFIXES = (".c", ".pyx", ".pxd", ".pyi", ".pyc")
 _STRIP_DIRS = ("__pycache__", "tests")
+# pycountry's translations (7.7 MB zipped): the importer needs the English names only.
+_STRIP_SUBTREES = (("pycountry", "locales"),)
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
@@ -184,10 +186,15 @@ def split_site(site: Path, layer_python: Path, function_dir: Path) -> None:
 
 
 def strip_tree(root: Path) -> int:
-    """Remove C/Cython sources, stubs, tests and caches; returns the bytes removed."""
+    """Remove C/Cython sources, stubs, tests, caches and unused data (translations);
+    returns the bytes removed."""
     removed = 0
     for path in sorted(root.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-        if path.is_dir() and path.name in _STRIP_DIRS and ".dist-info" not in str(path):
+        subtree = path.relative_to(root).parts[-2:]
+        if path.is_dir() and (
+            (path.name in _STRIP_DIRS and ".dist-info" not in str(path))
+            or subtree in _STRIP_SUBTREES
+        ):
             removed += _tree_bytes(path)
             shutil.rmtree(path)
         elif path.is_file() and path.suffix in _STRIP_SUFFIXES:
