@@ -1,7 +1,8 @@
 """The ``JobQueue`` port on Redis / ElastiCache: per-source ready lists, atomic leases.
 
 Keys (under the URL's prefix, whose hash tag puts them all in one cluster slot), with
-``S`` = the source name in unpadded base64url (any name is safe inside a key):
+``S`` = the first 128 bits of the SHA-256 of the source name, in hex (any name, of any
+length, gives a short key):
 
 - ``jq:S:ready``  list of job ids, oldest first (a lapsed lease's job goes back to the front)
 - ``jq:S:leased`` sorted set, lease id -> expiry in ms (server time)
@@ -13,8 +14,8 @@ Keys (under the URL's prefix, whose hash tag puts them all in one cluster slot),
 Every state change is one Lua script (registered once, run with EVALSHA), so two probes
 leasing at once never get the same job, and a crash between two commands cannot lose or
 duplicate one. Expiry uses the Redis server's clock (``TIME``), so API instances with skewed
-clocks agree. A lease id names its source (``S.<random hex>``), so ack and extend declare
-every key they touch, as cluster mode wants.
+clocks agree. A lease id names its source (``S.<random hex>``, 65 characters), so ack and
+extend declare every key they touch, as cluster mode wants.
 
 Retries: ``issue`` (deduplicated by job id), ``extend`` (sets an absolute expiry), ``depth``
 and ``reap`` are retried after a transient failure; ``lease`` and ``ack`` only when they
@@ -23,8 +24,7 @@ cannot have reached the server (a lease retried after it ran would hide jobs nob
 
 from __future__ import annotations
 
-import base64
-import binascii
+import hashlib
 import logging
 import re
 import uuid
@@ -44,8 +44,7 @@ __all__ = ["DEFAULT_MAX_DELIVERIES", "RedisJobQueue"]
 log = logging.getLogger(__name__)
 DEFAULT_MAX_DELIVERIES = 5
 _ISSUE_BATCH = 500  # jobs per ISSUE script call (bounds one script's run time and size)
-_LEASE_RE = re.compile(r"^([A-Za-z0-9_-]*)\.([0-9a-f]{32})$")
-_MAX_LEASE_ID = 2048
+_LEASE_RE = re.compile(r"^([0-9a-f]{32})\.[0-9a-f]{32}$")
 
 _NOW = """
 local function now_ms()
@@ -166,11 +165,7 @@ return 1
 
 
 def _token(source: str) -> str:
-    return base64.urlsafe_b64encode(source.encode()).decode().rstrip("=")
-
-
-def _source_of(token: str) -> str:
-    return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    return hashlib.sha256(source.encode()).hexdigest()[:32]
 
 
 def _text(value: bytes | str) -> str:
@@ -214,13 +209,9 @@ class RedisJobQueue:
         return await self._link.call(f"job {what}", op, idempotent=idempotent)
 
     def _lease_parts(self, lease_id: str) -> tuple[str, str]:
-        match = _LEASE_RE.match(lease_id) if len(lease_id) <= _MAX_LEASE_ID else None
+        match = _LEASE_RE.match(lease_id)
         if match is None:
             raise NotFoundError(f"lease {lease_id[:80]!r} is unknown or has lapsed")
-        try:
-            _source_of(match.group(1))
-        except (binascii.Error, UnicodeDecodeError) as exc:
-            raise NotFoundError(f"lease {lease_id[:80]!r} is unknown or has lapsed") from exc
         return match.group(1), lease_id
 
     def _decode(self, body: bytes | str) -> AnyJob:

@@ -3,9 +3,11 @@ locations everywhere, and importing a file again changes nothing."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from adapters.memory import FakeClock, InMemoryMeasurementStore
+from cloudperf_core.importers import Format
 from cloudperf_core.service.admin import import_catalog
 from tests.unit.test_importers import CITIES, IP2ASN
 
@@ -29,7 +31,8 @@ EXPECTED = [
 
 async def test_the_samples_import_alike_everywhere_and_again_changes_nothing(catalog: Any) -> None:
     store = InMemoryMeasurementStore()
-    for path, kind in [(IP2ASN, "ip2asn"), (CITIES, "cities"), (IP2ASN, "ip2asn")]:
+    steps: list[tuple[Path, Format]] = [(IP2ASN, "ip2asn"), (CITIES, "cities"), (IP2ASN, "ip2asn")]
+    for path, kind in steps:
         result = await import_catalog(catalog, store, path, kind, clock=FakeClock(), chunk_lines=4)
         assert result.skipped == 0
 

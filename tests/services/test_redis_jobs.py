@@ -4,17 +4,20 @@ share a job, a lease is never sent twice, and keys stay under the prefix."""
 from __future__ import annotations
 
 import anyio
+import msgspec
 import pytest
 
 from cloudperf_core.bootstrap import Config, Services
 from cloudperf_core.errors import BackendUnavailableError, NotFoundError
 from cloudperf_core.models import Job, LeasedJob, ProbeSpec
+from cloudperf_core.protocol import LeaseId
 from tests.contract.makers.redis import delete_prefix, fresh_prefix, redis_url
 from tests.services.test_redis_faults import NO_HANG_S, FakeRedis
 
 pytestmark = pytest.mark.services
 
 SOURCE = "AS64500 AU Sydney, New South Wales"  # spaces, commas: any location name works
+LONG = "AS4200000000 " + "Llanfairpwllgwyngyll, " * 11  # 255 characters
 
 
 def job(n: int) -> Job:
@@ -73,12 +76,31 @@ async def test_hostile_lease_ids_are_unknown_leases() -> None:
             await queue.issue([job(1)])
             (held,) = await queue.lease(SOURCE, 1, 60)
             token, _, _ = held.lease_id.partition(".")
-            for bad in ["", ".", "x" * 5000, f"{token}.{'0' * 32}", "!!.0123", "%%%." + "a" * 32]:
+            for bad in ["", ".", "x" * 5000, f"{token}.{'0' * 32}", "!!.0123", "%%%." + "a" * 32,
+                        held.lease_id.upper(), held.lease_id + "0"]:  # fmt: skip
                 with pytest.raises(NotFoundError):
                     await queue.ack(bad)
                 with pytest.raises(NotFoundError):
                     await queue.extend(bad, 10)
             await queue.ack(held.lease_id)
             assert await queue.depth(SOURCE) == 0
+    finally:
+        await delete_prefix(prefix)
+
+
+async def test_lease_ids_fit_the_probe_protocol_whatever_the_location_name() -> None:
+    prefix = fresh_prefix()
+    try:
+        async with Services(Config(store="memory://", jobs=redis_url(prefix))) as services:
+            queue = await services.jobs()
+            spec = ProbeSpec(targets=("127.0.0.1",), count=1)
+            assert len(LONG) <= 255
+            await queue.issue([Job(job_id="long-1", source=LONG, spec=spec)])
+            (held,) = await queue.lease(LONG, 1, 60)
+            # The agent echoes lease ids back: the protocol's LeaseId type must accept them.
+            msgspec.convert(held.lease_id, LeaseId)
+            await queue.extend(held.lease_id, 60)
+            await queue.ack(held.lease_id)
+            assert await queue.depth(LONG) == 0
     finally:
         await delete_prefix(prefix)

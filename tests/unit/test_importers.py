@@ -19,6 +19,7 @@ from cloudperf_core.errors import BackendUnavailableError
 from cloudperf_core.importers import (
     AsnRecord,
     CityRecord,
+    Format,
     LineError,
     StoredSpan,
     combine_for,
@@ -183,17 +184,22 @@ def test_the_join_splits_stored_ranges_and_keeps_what_no_record_covers() -> None
 # --- import use-case ------------------------------------------------------------------------
 
 
-async def catalogue_after(*steps: tuple[Path, str]) -> list[tuple[str, str, Any]]:
+async def contents(catalog: InMemoryCatalog) -> list[tuple[str, str, Location]]:
+    """Every range with its location (ids left out: they differ between catalogues)."""
+    out = []
+    for r in await catalog.list_ranges(limit=1000):
+        location = await catalog.get_location(r.location)
+        assert location is not None
+        out.append((r.start, r.end, msgspec.structs.replace(location, location_id=None)))
+    return out
+
+
+async def catalogue_after(*steps: tuple[Path, Format]) -> list[tuple[str, str, Location]]:
     catalog, store = InMemoryCatalog(), InMemoryMeasurementStore()
     for path, kind in steps:
-        result = await import_catalog(catalog, store, path, kind, clock=FakeClock(), chunk_lines=2)  # type: ignore[arg-type]
+        result = await import_catalog(catalog, store, path, kind, clock=FakeClock(), chunk_lines=2)
         assert result.skipped == 0
-    ranges = await catalog.list_ranges(limit=1000)
-    locations = {r.location: await catalog.get_location(r.location) for r in ranges}
-    return [
-        (r.start, r.end, msgspec.structs.replace(locations[r.location], location_id=None))
-        for r in ranges
-    ]
+    return await contents(catalog)
 
 
 async def test_either_file_first_gives_the_same_catalogue() -> None:
@@ -236,16 +242,7 @@ async def test_an_interrupted_import_resumes_after_the_last_chunk_written(tmp_pa
 
     assert resumed.resumed_at_line == 5 and resumed.lines == 11 and resumed.records == 11
     assert (await catalog.get_settings()).imports == {}
-    ranges = await catalog.list_ranges(limit=1000)
-    got = [
-        (
-            r.start,
-            r.end,
-            msgspec.structs.replace(await catalog.get_location(r.location), location_id=None),
-        )  # type: ignore[arg-type]
-        for r in ranges
-    ]
-    assert got == clean
+    assert await contents(catalog) == clean
 
 
 async def test_another_version_of_a_file_starts_afresh_and_bad_lines_are_reported(
