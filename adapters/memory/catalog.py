@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, TypeVar
 import anyio.lowlevel
 import msgspec
 
+from adapters.memory.users import InMemoryUsers, page
 from cloudperf_core.catalog import (
     HISTORY_FOUND,
     AddressRange,
@@ -28,12 +29,9 @@ from cloudperf_core.catalog import (
     LocationFilter,
     Probe,
     ReachableAddress,
-    Settings,
-    User,
     address_key,
     check_limit,
     check_probe,
-    check_user,
     checked_group,
     checked_location,
     checked_sweep,
@@ -71,10 +69,11 @@ def _text(key: AddrKey) -> str:
     return str(ipaddress.ip_address(key[1]))
 
 
-class InMemoryCatalog:
+class InMemoryCatalog(InMemoryUsers):
     """Every catalogue table as a dict; list orders match the SQL implementations'."""
 
     def __init__(self) -> None:
+        super().__init__()
         self._locations: dict[str, Location] = {}
         self._names_by_id: dict[int, str] = {}
         self._ids = itertools.count(1)
@@ -84,8 +83,6 @@ class InMemoryCatalog:
         self._sweeps: set[str] = set()
         self._groups: dict[str, Group] = {}
         self._probes: dict[str, Probe] = {}
-        self._users: dict[str, User] = {}
-        self._settings = Settings()
 
     # --- locations -------------------------------------------------------------------------
 
@@ -346,31 +343,6 @@ class InMemoryCatalog:
         seen = max(probe.last_seen_ms or at_ms, at_ms)
         self._probes[probe_id] = msgspec.structs.replace(probe, last_seen_ms=seen)
 
-    async def put_user(self, user: User) -> None:
-        await anyio.lowlevel.checkpoint()
-        check_user(user)
-        self._users[user.name] = user
-
-    async def get_user(self, name: str) -> User | None:
-        await anyio.lowlevel.checkpoint()
-        return self._users.get(name)
-
-    async def list_users(self, *, after: str | None = None, limit: int = 100) -> list[User]:
-        await anyio.lowlevel.checkpoint()
-        return self._page(self._users, after, limit)
-
-    async def delete_user(self, name: str) -> bool:
-        await anyio.lowlevel.checkpoint()
-        return self._users.pop(name, None) is not None
-
-    async def get_settings(self) -> Settings:
-        await anyio.lowlevel.checkpoint()
-        return self._settings
-
-    async def put_settings(self, settings: Settings) -> None:
-        await anyio.lowlevel.checkpoint()
-        self._settings = settings
-
     async def status(self, *, fresh_since_ms: int) -> CatalogStatus:
         await anyio.lowlevel.checkpoint()
         ranges = list(self._ranges.values())
@@ -408,11 +380,7 @@ class InMemoryCatalog:
         if missing:
             raise NotFoundError(f"unknown locations: {missing[:5]}")
 
-    @staticmethod
-    def _page(items: dict[str, V], after: str | None, limit: int) -> list[V]:
-        check_limit(limit)
-        keys = sorted(k for k in items if after is None or k > after)
-        return [items[k] for k in keys[:limit]]
+    _page = staticmethod(page)
 
 
 if TYPE_CHECKING:  # mypy proves the fake satisfies its port; nothing runs here
