@@ -13,7 +13,7 @@ import ipaddress
 import itertools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import anyio.lowlevel
 import msgspec
@@ -48,7 +48,6 @@ from cloudperf_core.places import PlaceKind, PlaceSummary, page_places, summariz
 __all__ = ["InMemoryCatalog"]
 
 AddrKey = tuple[int, int]  # (ip_version, integer address)
-V = TypeVar("V")
 
 
 @dataclass
