@@ -6,9 +6,12 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from cloudperf_core.api.app import create_app
 from cloudperf_core.api.context import ApiContext
+from cloudperf_core.api.security import SESSION_COOKIE
 from cloudperf_core.auth import mint_session_token, probe_id_of, token_hash, token_matches
 from cloudperf_core.catalog import Location, User
+from tests.unit.api.conftest import client_for
 from tests.unit.api.test_app_skeleton import assert_error
 
 LAB = Location(name="AS64510 DE Frankfurt am Main, Hesse", country_code="DE", city="Frankfurt")
@@ -108,6 +111,19 @@ async def test_only_admins_may(client: httpx.AsyncClient, ctx: ApiContext, path:
         assert_error(got, 403, "forbidden")
     assert (await (await ctx.services.catalog()).get_settings()).paused is False
     assert await (await ctx.services.catalog()).get_probe("fra-1") is None
+
+
+async def test_a_browser_session_must_send_json_to_change_state(
+    ctx: ApiContext, admin: dict[str, str]
+) -> None:
+    token = admin["authorization"].removeprefix("Bearer ")
+    browser = client_for(create_app(ctx))
+    browser.cookies.set(SESSION_COOKIE, token)
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    assert_error(await browser.post("/v1/admin/pause", headers=form), 415,
+                 "unsupported_media_type")  # fmt: skip
+    assert (await (await ctx.services.catalog()).get_settings()).paused is False
+    assert (await browser.post("/v1/admin/pause", json={})).json() == {"paused": True}
 
 
 async def test_the_operations_are_in_the_openapi_document(client: httpx.AsyncClient) -> None:
