@@ -20,6 +20,12 @@ if [[ ",$extras," == *",infra,"* ]] && ! command -v node >/dev/null 2>&1; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null
 fi
 stamp=".venv/.installed${extras:+-$extras}"
+if [ -z "$extras" ]; then
+  # The plain package is part of every install: any up-to-date install will do.
+  for s in .venv/.installed*; do
+    if [ -f "$s" ] && [ ! pyproject.toml -nt "$s" ]; then stamp="$s"; fi
+  done
+fi
 if [ ! -x .venv/bin/python ]; then
   echo "== creating .venv"
   python3 -m venv .venv
