@@ -19,7 +19,17 @@ from cloudperf_core.api.context import ApiContext
 from cloudperf_core.api.errors import error_response, internal_error
 from cloudperf_core.api.http import ApiRoute
 from cloudperf_core.api.openapi import build_openapi
-from cloudperf_core.api.routes import admin, catalog, meta, probe, queries, status, users
+from cloudperf_core.api.routes import (
+    admin,
+    catalog,
+    console,
+    matrix,
+    meta,
+    probe,
+    queries,
+    status,
+    users,
+)
 from cloudperf_core.api.security import authorize
 
 log = logging.getLogger(__name__)
@@ -33,6 +43,7 @@ def all_routes() -> list[ApiRoute]:
         *meta.ROUTES,
         *users.ROUTES,
         *queries.ROUTES,
+        *matrix.ROUTES,
         *catalog.ROUTES,
         *status.ROUTES,
         *admin.ROUTES,
@@ -57,10 +68,11 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(ctx: ApiContext, routes: Sequence[ApiRoute] | None = None) -> Starlette:
-    """The ASGI app over ``ctx``'s services. ``routes`` defaults to :func:`all_routes`."""
+    """The ASGI app over ``ctx``'s services. ``routes`` defaults to :func:`all_routes`; the
+    web console's static files (:mod:`cloudperf_core.api.routes.console`) are always served."""
     chosen = list(routes) if routes is not None else all_routes()
     app = Starlette(
-        routes=[r.to_route(authorize) for r in chosen],
+        routes=[*(r.to_route(authorize) for r in chosen), *console.ROUTES],
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
     )
     app.state.ctx = ctx
