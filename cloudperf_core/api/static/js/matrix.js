@@ -70,8 +70,9 @@ export class Matrix {
     });
     this.tooltip = h("div", {class: "tooltip", role: "tooltip", id: "matrix-tip", hidden: true});
     this.live = h("p", {class: "visually-hidden", "aria-live": "polite", "data-testid": "matrix-readout"});
-    this.wrap = h("div", {class: "matrix-wrap"}, this.canvas, this.tooltip);
-    this.element = h("div", {class: "matrix"}, this.wrap, this.live);
+    this.wrap = h("div", {class: "matrix-wrap"}, this.canvas);
+    // The tooltip sits outside the scrolling box, so a small matrix does not clip it.
+    this.element = h("div", {class: "matrix"}, this.wrap, this.tooltip, this.live);
     this.canvas.setAttribute("aria-describedby", "matrix-tip");
     this.listen();
   }
@@ -118,6 +119,8 @@ export class Matrix {
     const ctx = canvas.getContext("2d");
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, box.width, box.height);
+    // Where the cells are (CSS pixels), for tests that point at one.
+    Object.assign(canvas.dataset, {left: box.left, top: box.top, cell: box.size});
     this.drawCells(ctx, box);
     this.drawLabels(ctx, box);
     this.drawActive(ctx, box);
@@ -213,12 +216,14 @@ export class Matrix {
     const {title, lines} = this.describe(r, c);
     clear(this.tooltip).append(h("strong", {}, title), ...lines.map((l) => h("span", {}, l)));
     this.tooltip.hidden = false;
-    const x = box.left + (c + 1) * box.size + 8;
-    const y = box.top + r * box.size;
-    const maxX = this.wrap.scrollLeft + this.wrap.clientWidth - this.tooltip.offsetWidth - 4;
-    const placeLeft = x > maxX ? box.left + c * box.size - this.tooltip.offsetWidth - 8 : x;
-    this.tooltip.style.left = `${Math.max(this.wrap.scrollLeft + 2, placeLeft)}px`;
-    this.tooltip.style.top = `${y}px`;
+    // Cell corners in the coordinates of .matrix (the wrap scrolls, the tooltip does not).
+    const {wrap, tooltip} = this;
+    const x0 = wrap.offsetLeft + box.left + c * box.size - wrap.scrollLeft;
+    const y0 = wrap.offsetTop + box.top + r * box.size - wrap.scrollTop;
+    const right = x0 + box.size + 8;
+    const fits = right + tooltip.offsetWidth <= wrap.offsetLeft + wrap.clientWidth;
+    tooltip.style.left = `${Math.max(0, fits ? right : x0 - tooltip.offsetWidth - 8)}px`;
+    tooltip.style.top = `${Math.max(0, y0)}px`;
     return {title, lines};
   }
 

@@ -90,7 +90,7 @@ export function smokeChart(el, series, cols, {width, syncKey, onCursor, onSelect
     {font: axisFont, stroke: "#333"},
     {font: axisFont, stroke: "#333", label: "RTT (ms)", labelFont: axisFont, size: LEFT_AXIS},
     // An empty right axis as wide as the loss panel's, so both plots share their x pixels.
-    {side: 1, size: RIGHT_AXIS, grid: {show: false}, ticks: {show: false}, values: (u, vals) => vals.map(() => "")},
+    {side: 1, size: RIGHT_AXIS, label: "\u00a0", labelFont: axisFont, grid: {show: false}, ticks: {show: false}, values: (u, vals) => vals.map(() => "")},
   ];
   opts.scales.y = {range: (u, min, max) => [0, max > 0 ? max * 1.08 : 1]};
   opts.hooks.setCursor = [(u) => onCursor(u.cursor.idx)];
