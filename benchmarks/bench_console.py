@@ -11,7 +11,8 @@ Printed per run: navigation to the matrix drawn with every cell (the page's own
 ``performance.now()``, which counts from navigation start), how much of it the API took
 (resource timing of the matrix pages), and the last draw on the canvas. The baseline is the
 same cells fetched through the generic ``GET /v1/latency`` list (1000 rows a page), which is
-what the console would need without the matrix endpoint.
+what the console would need without the matrix endpoint. The first run's page is saved as
+``build/screenshots/matrix-synthetic.png``.
 
     python -m benchmarks.bench_console [--quick]
 """
@@ -48,6 +49,7 @@ from cloudperf_core.service import directory
 from cloudperf_core.settings import ServiceSettings
 
 RESULTS = Path(__file__).resolve().parent / "results"
+SHOTS = Path(__file__).resolve().parents[1] / "build" / "screenshots"
 BUDGET_BYTES = 300 * 1024
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -197,7 +199,7 @@ def _browser_runs(url: str, runs: int) -> list[dict[str, float]]:
         )
         assert login.ok, login.text()
         page = context.new_page()
-        for _ in range(runs):
+        for run in range(runs):
             page.goto("about:blank")
             page.goto(f"{url}/#/overview?dest_by=country&range=1h")
             page.wait_for_selector("body[data-matrix-rendered]", state="attached", timeout=120_000)
@@ -216,6 +218,9 @@ def _browser_runs(url: str, runs: int) -> list[dict[str, float]]:
                     }"""
                 )
             )
+            if run == 0:
+                SHOTS.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=SHOTS / "matrix-synthetic.png")
         browser.close()
     return out
 

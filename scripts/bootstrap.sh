@@ -19,6 +19,13 @@ if [[ ",$extras," == *",infra,"* ]] && ! command -v node >/dev/null 2>&1; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs >/dev/null
 fi
+# The console's browser tests (extra "dev") drive Debian's chromium through Playwright
+# (Playwright's own browser download is not used).
+if [[ ",$extras," == *",dev,"* ]] && ! command -v chromium >/dev/null 2>&1; then
+  echo "== installing chromium (apt-get) for the console's browser tests"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 stamp=".venv/.installed${extras:+-$extras}"
 if [ -z "$extras" ]; then
   # The plain package is part of every install: any up-to-date install will do.
