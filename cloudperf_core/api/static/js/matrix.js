@@ -107,22 +107,38 @@ export class Matrix {
     };
   }
 
+  /** Draws every cell and label into an off-screen layer, then shows it. */
   draw() {
     const {data, canvas} = this;
     if (!data) return;
     const box = (this.box = this.layout());
     const dpr = window.devicePixelRatio || 1;
-    canvas.width = Math.round(box.width * dpr);
-    canvas.height = Math.round(box.height * dpr);
+    const layer = (this.layer = this.layer || document.createElement("canvas"));
+    for (const c of [canvas, layer]) {
+      c.width = Math.round(box.width * dpr);
+      c.height = Math.round(box.height * dpr);
+    }
     canvas.style.width = `${box.width}px`;
     canvas.style.height = `${box.height}px`;
-    const ctx = canvas.getContext("2d");
+    const ctx = layer.getContext("2d");
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, box.width, box.height);
-    // Where the cells are (CSS pixels), for tests that point at one.
-    Object.assign(canvas.dataset, {left: box.left, top: box.top, cell: box.size});
     this.drawCells(ctx, box);
     this.drawLabels(ctx, box);
+    // Where the cells are (CSS pixels), for tests that point at one.
+    Object.assign(canvas.dataset, {left: box.left, top: box.top, cell: box.size});
+    this.paint();
+  }
+
+  /** The drawn layer plus the highlighted cell: all that moving the highlight costs. */
+  paint() {
+    const {canvas, layer, box} = this;
+    const ctx = canvas.getContext("2d");
+    const dpr = window.devicePixelRatio || 1;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    ctx.drawImage(layer, 0, 0);
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     this.drawActive(ctx, box);
   }
 
@@ -236,7 +252,7 @@ export class Matrix {
     r = Math.max(0, Math.min(data.rows.length - 1, r));
     c = Math.max(0, Math.min(data.cols.length - 1, c));
     this.active = [r, c];
-    this.draw();
+    this.paint();
     this.scrollIntoView(r, c);
     const {title, lines} = this.showTip(r, c);
     if (announce) this.live.textContent = `${title}: ${lines.join("; ")}`;
