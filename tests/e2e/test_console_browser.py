@@ -1,10 +1,13 @@
 """The web console in a real browser (Debian's chromium, driven by Playwright) against the
 server run as a separate process over real measurements of the impaired test hosts.
 
-Set-up (once for the module): three test hosts (clean, 25 % loss, slow), a catalogue placing
-each in its own country, two probes at two source locations, users of each role, then
-``cloudperf measure`` from both probes (200 probes a host, 10 ms apart) into the server's
-SQLite store, the windows tagged with the catalogue (``service.retag``, as an import does).
+Set-up (once for the module), as an operator of the system does it, with the ``cloudperf``
+command into the server's SQLite store: three test hosts (clean, 25 % loss, slow) measured by
+``cloudperf measure`` under two probe names (200 probes a host, 10 ms apart); ``cloudperf
+admin import`` of an ip2asn TSV and a DB-IP city CSV written for this run, which place each
+host in its own country and the probes in two more (documentation ranges: catalogue data
+only), and tag the measurements stored before them; ``admin register-probe`` and
+``admin create-user`` for a user of each role.
 
 Checked as a user sees it: logging in; the matrix has the hosts' cells with the configured
 loss (read back through the keyboard readout and the hover tooltip: lost counts within four
@@ -19,6 +22,7 @@ images in ``docs/screenshots/`` are copies from one run).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import math
 import os
@@ -30,16 +34,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
-from cloudperf_core import service
-from cloudperf_core.auth import PasswordHasher
 from cloudperf_core.bootstrap import Config, Services
-from cloudperf_core.catalog import AddressRange, Location
-from cloudperf_core.clock import SystemClock
-from cloudperf_core.service import directory
-from cloudperf_core.settings import ServiceSettings
+from cloudperf_core.catalog import Location
 from tests.e2e.conftest import _cli_prefix
 from tests.support.testhosts import Impairment, TestNetwork
 
@@ -55,23 +55,19 @@ COUNT = 200
 LOSSY = 0.25
 SIGMAS = 4
 PASSWORD = "console-test-password"
-# The made-up places of the test hosts (names only; the addresses are the namespace's).
-HOSTS = {
-    "clean": (Impairment(delay_ms=4.0, jitter_ms=1.0), Location(
-        name="AS64500 AU Sydney", country_code="AU", country_name="Australia", city="Sydney",
-        asn=64500, asn_name="Example Transit")),
-    "lossy": (Impairment(delay_ms=20.0, jitter_ms=4.0, loss=LOSSY), Location(
-        name="AS64501 DE Frankfurt", country_code="DE", country_name="Germany",
-        city="Frankfurt", asn=64501, asn_name="Lossy Link")),
-    "slow": (Impairment(delay_ms=60.0, jitter_ms=8.0), Location(
-        name="AS64502 JP Tokyo", country_code="JP", country_name="Japan", city="Tokyo",
-        asn=64502, asn_name="Far Away")),
+# The made-up places of the test hosts and probes: (impairment or None, ASN, AS name,
+# country, state, city). The probes' places get documentation ranges (never probed).
+HOSTS: dict[str, tuple[Impairment, int, str, str, str, str]] = {
+    "clean": (Impairment(delay_ms=4.0, jitter_ms=1.0), 64500, "EXAMPLE-TRANSIT Example Transit",
+              "AU", "New South Wales", "Sydney"),
+    "lossy": (Impairment(delay_ms=20.0, jitter_ms=4.0, loss=LOSSY), 64501,
+              "LOSSY-LINK Lossy Link", "DE", "Hesse", "Frankfurt am Main"),
+    "slow": (Impairment(delay_ms=60.0, jitter_ms=8.0), 64502, "FAR-AWAY Far Away", "JP",
+             "Tokyo", "Tokyo"),
 }  # fmt: skip
-SOURCES = {
-    "probe-akl": Location(name="AS64510 NZ Auckland", country_code="NZ",
-                          country_name="New Zealand", city="Auckland", asn=64510),
-    "probe-chi": Location(name="AS64511 US Chicago", country_code="US",
-                          country_name="United States", city="Chicago", asn=64511),
+SOURCES: dict[str, tuple[str, int, str, str, str, str]] = {
+    "probe-akl": ("198.51.100.10", 64510, "KIWI-NET Kiwi Net", "NZ", "Auckland", "Auckland"),
+    "probe-chi": ("198.51.100.20", 64511, "LAKE-NET Lake Net", "US", "Illinois", "Chicago"),
 }  # fmt: skip
 USERS = {"vic": "viewer", "otto": "operator", "ada": "admin"}
 CHEAP_ARGON2 = {"CLOUDPERF_ARGON2_TIME_COST": "1", "CLOUDPERF_ARGON2_MEMORY_KIB": "64",
@@ -83,30 +79,60 @@ class Site:
     url: str
     hosts: dict[str, str]  # kind -> address
     measured: dict[tuple[str, str], dict[str, Any]]  # (probe, kind) -> measure --json row
+    places: dict[str, Location]  # host kind or probe -> its catalogue location
     browser: Browser
     errors: list[str] = field(default_factory=list)
 
 
-async def _prepare(store: str, hosts: dict[str, str]) -> None:
-    config = Config(store=store, settings=ServiceSettings(argon2_time_cost=1,
-                    argon2_memory_kib=64, argon2_parallelism=1))  # fmt: skip
-    async with Services(config) as services:
-        catalog = await services.catalog()
-        await catalog.put_locations([loc for _, loc in HOSTS.values()] + list(SOURCES.values()))
-        await catalog.put_ranges(
-            [AddressRange(start=hosts[k], end=hosts[k], location=loc.name)
-             for k, (_, loc) in HOSTS.items()]
-        )  # fmt: skip
-        for probe, loc in SOURCES.items():
-            await directory.register_probe(catalog, catalog, SystemClock(), probe, loc.name)
-        hasher = PasswordHasher(config.settings)
-        for name, role in USERS.items():
-            await directory.create_user(catalog, hasher, name, PASSWORD, role)
+def _catalogue_files(folder: Path, hosts: dict[str, str]) -> tuple[Path, Path]:
+    """An ip2asn TSV and a DB-IP city CSV: one range per test host and per probe's place."""
+    rows: list[tuple[str, int, str, str, str, str]] = [
+        (hosts[kind], asn, name, cc, state, city)
+        for kind, (_, asn, name, cc, state, city) in HOSTS.items()
+    ]
+    rows += list(SOURCES.values())
+    rows.sort(key=lambda r: ipaddress.ip_address(r[0]))
+    ip2asn, cities = folder / "ip2asn.tsv", folder / "cities.csv"
+    ip2asn.write_text("".join(f"{a}\t{a}\t{asn}\t{cc}\t{name}\n" for a, asn, name, cc, *_ in rows))
+    cities.write_text(
+        "".join(f'{a},{a},ZZ,{cc},"{state}","{city}",0,0\n' for a, _, _, cc, state, city in rows)
+    )
+    return ip2asn, cities
 
 
-async def _retag(store: str) -> int:
+def _admin(store: str, *args: str, stdin: str | None = None) -> str:
+    proc = subprocess.run(
+        [*_cli_prefix(), "admin", *args, "--store", store],
+        input=stdin, capture_output=True, text=True, timeout=120, check=False,
+        env=dict(os.environ, **CHEAP_ARGON2),
+    )  # fmt: skip
+    assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
+    return proc.stdout
+
+
+async def _places(store: str, hosts: dict[str, str]) -> dict[str, Location]:
+    """Where the catalogue puts each host and probe (as the import named them)."""
     async with Services(Config(store=store)) as services:
-        return await service.retag(await services.store(), await services.catalog())
+        catalog = await services.catalog()
+        out = {}
+        for name, address in [*hosts.items(), *((p, v[0]) for p, v in SOURCES.items())]:
+            found = await catalog.locate(address)
+            assert found is not None, address
+            out[name] = found
+        return out
+
+
+def _set_up(store: str, hosts: dict[str, str], folder: Path) -> dict[str, Location]:
+    ip2asn, cities = _catalogue_files(folder, hosts)
+    _admin(store, "import", "ip2asn", str(ip2asn))  # tags what was measured before it
+    _admin(store, "import", "cities", str(cities))
+    places = asyncio.run(_places(store, hosts))
+    for probe in SOURCES:
+        token = _admin(store, "register-probe", probe, "--location", places[probe].name)
+        assert token.startswith(f"cpp_{probe}_")
+    for name, role in USERS.items():
+        _admin(store, "create-user", name, "--role", role, "--password-stdin", stdin=PASSWORD)
+    return places
 
 
 def _measure(store: str, hosts: dict[str, str]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -153,20 +179,20 @@ def site(testnet: TestNetwork, tmp_path_factory: pytest.TempPathFactory) -> Iter
         pytest.fail(
             "chromium is not installed (Debian package `chromium`; scripts/test installs it)"
         )
-    store = f"sqlite:///{tmp_path_factory.mktemp('console') / 'cloudperf.db'}"
+    folder = tmp_path_factory.mktemp("console")
+    store = f"sqlite:///{folder / 'cloudperf.db'}"
     hosts = {
         kind: testnet.add_host(delay_ms=imp.delay_ms, jitter_ms=imp.jitter_ms, loss=imp.loss)
-        for kind, (imp, _) in HOSTS.items()
+        for kind, (imp, *_) in HOSTS.items()
     }
-    asyncio.run(_prepare(store, hosts))
     measured = _measure(store, hosts)
-    assert asyncio.run(_retag(store)) > 0
+    places = _set_up(store, hosts, folder)
     server, url = _start_server(store)
     SHOTS.mkdir(parents=True, exist_ok=True)
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            yield Site(url=url, hosts=hosts, measured=measured, browser=browser)
+            yield Site(url=url, hosts=hosts, measured=measured, places=places, browser=browser)
             browser.close()
     finally:
         server.terminate()
@@ -209,6 +235,17 @@ def page_for(site: Site) -> Iterator[Callable[..., Page]]:
     assert not problems, problems
 
 
+def shoot(page: Page, name: str) -> None:
+    """A screenshot of the page down to the end of its content (tooltips included)."""
+    bottom = page.evaluate(
+        "() => Math.max(...[...document.querySelectorAll('main > *, .tooltip:not([hidden])')]"
+        ".map((el) => el.getBoundingClientRect().bottom + window.scrollY))"
+    )
+    width = page.viewport_size["width"] if page.viewport_size else 1280
+    page.screenshot(path=SHOTS / name, full_page=True,
+                    clip={"x": 0, "y": 0, "width": width, "height": bottom + 16})  # fmt: skip
+
+
 def wait_for_matrix(page: Page) -> None:
     page.wait_for_selector("body[data-matrix-rendered]", state="attached")
 
@@ -248,10 +285,11 @@ def test_matrix_shows_each_host_with_its_configured_loss(
     assert summary.startswith("2 source locations \u00d7 3 countries, 6 pairs with data"), summary
     page.get_by_label("Colour by").select_option("loss")
     cells = read_cells(page)
-    country = {kind: str(loc.country_code) for kind, (_, loc) in HOSTS.items()}
-    for probe, source in SOURCES.items():
+    country = {kind: str(site.places[kind].country_code) for kind in HOSTS}
+    assert sorted(country.values()) == ["AU", "DE", "JP"]
+    for probe in SOURCES:
         for kind in HOSTS:
-            text = cells[(source.name, country[kind])]
+            text = cells[(site.places[probe].name, country[kind])]
             match = LOSS_RE.search(text)
             assert match, text
             lost, sent = (int(g.replace(",", "")) for g in match.groups())
@@ -274,10 +312,10 @@ def test_matrix_shows_each_host_with_its_configured_loss(
     page.mouse.move(box["x"] + left + (col + 0.5) * size, box["y"] + top + 0.5 * size)
     tip = page.locator("#matrix-tip")
     tip.wait_for(state="visible")
-    first = sorted(s.name for s in SOURCES.values())[0]
+    first = min(site.places[p].name for p in SOURCES)
     assert tip.inner_text().startswith(f"{first} → DE Germany")
     assert LOSS_RE.search(tip.inner_text())
-    page.screenshot(path=SHOTS / "overview.png", full_page=True)
+    shoot(page, "overview.png")
 
 
 def test_smoke_graph_of_the_lossy_pair_shows_its_loss(
@@ -328,7 +366,7 @@ def test_smoke_graph_of_the_lossy_pair_shows_its_loss(
     now = int(time.time())
     page.goto(f"{page.url.split('&range=')[0]}&range=custom&since={now - 1200}&until={now + 60}")
     page.get_by_test_id("stats-overall").wait_for()
-    page.screenshot(path=SHOTS / "smoke.png", full_page=True)
+    shoot(page, "smoke.png")
 
 
 LOSS_COLOURS = [(0, "#1f9e00"), (0.01, "#0088cc"), (0.02, "#0050e6"), (0.05, "#5e00ff"),
@@ -394,8 +432,9 @@ def test_keyboard_reaches_every_control_of_every_page(
     page = page_for("ada")
     wait_for_matrix(page)
     lossy = site.hosts["lossy"]
-    for route in ("overview", "pair?source=AS64510%20NZ%20Auckland&dest_by=country&dest=DE",
-                  "probes", f"lookup?q={lossy}", "status", "admin", "account"):  # fmt: skip
+    source = quote(site.places["probe-akl"].name)
+    for route in ("overview", f"pair?source={source}&dest_by=country&dest=DE", "probes",
+                  f"lookup?q={lossy}", "status", "admin", "account"):  # fmt: skip
         page.goto(f"{site.url}/#/{route}")
         page.reload()  # focus starts at the top of a freshly loaded page
         page.locator("main h1").wait_for()
@@ -428,17 +467,40 @@ def test_admin_forms_change_what_the_api_holds(site: Site, page_for: Callable[..
     page.goto(f"{site.url}/#/admin")
     groups = page.get_by_test_id("admin-groups")
     groups.get_by_label("Group name").fill("far-away")
-    groups.get_by_label("Locations, one per line").fill("AS64502 JP Tokyo\nAS64501 DE Frankfurt")
+    far = sorted([site.places["slow"].name, site.places["lossy"].name])
+    groups.get_by_label("Locations, one per line").fill("\n".join(far))
     groups.get_by_role("button", name="Save group").click()
     groups.get_by_text("Group saved.").wait_for()
     got = page.evaluate("async () => (await fetch('/v1/groups/far-away')).json()")
-    assert got["items"] == ["AS64501 DE Frankfurt", "AS64502 JP Tokyo"]
+    assert got["items"] == far
     users = page.get_by_test_id("admin-users")
     users.get_by_label("User name").fill("newbie")
     users.get_by_label("Password", exact=True).fill("a long password")
     users.get_by_role("button", name="Create user").click()
     users.get_by_text("User created.").wait_for()
     assert users.get_by_role("row", name=re.compile("newbie")).count() == 1
+    # A probe registered here gets its token once, and the token works at once.
+    probes = page.get_by_test_id("admin-probes")
+    probes.get_by_label("Probe name").fill("probe-new")
+    probes.get_by_label("Location").fill(site.places["probe-chi"].name)
+    probes.get_by_role("button", name="Register probe").click()
+    token = probes.get_by_label("Token").input_value()
+    assert re.fullmatch(r"cpp_probe-new_[A-Za-z0-9_-]{43}", token), token
+    beat = page.request.post(
+        f"{site.url}/v1/probe/heartbeat",
+        headers={"authorization": f"Bearer {token}"},
+        data={"fping_can_send": True, "agent_version": "test", "jobs_running": 0},
+    )
+    assert beat.status == 204, beat.text()
+    assert probes.get_by_role("row", name=re.compile("probe-new")).count() == 1
+    # Pause, then resume: the status says so each time.
+    pause = page.get_by_test_id("admin-pause")
+    pause.get_by_role("button", name="Pause scheduling").click()
+    pause.get_by_text("Scheduling is paused").wait_for()
+    assert page.evaluate("async () => (await fetch('/v1/status')).json()")["paused"] is True
+    pause.get_by_role("button", name="Resume scheduling").click()
+    pause.get_by_text("Scheduling is running.").wait_for()
+    assert page.evaluate("async () => (await fetch('/v1/status')).json()")["paused"] is False
 
 
 def test_probes_lookup_and_status_pages(site: Site, page_for: Callable[..., Page]) -> None:
@@ -446,10 +508,11 @@ def test_probes_lookup_and_status_pages(site: Site, page_for: Callable[..., Page
     page.goto(f"{site.url}/#/probes")
     probes = page.get_by_test_id("probes")
     probes.wait_for()
-    for probe, loc in SOURCES.items():
-        assert probes.get_by_role("row", name=re.compile(probe)).inner_text().count(loc.name) == 1
+    for probe in SOURCES:
+        row = probes.get_by_role("row", name=re.compile(probe)).inner_text()
+        assert site.places[probe].name in row
     page.goto(f"{site.url}/#/lookup?q={site.hosts['lossy']}")
-    page.get_by_text("AS64501 DE Frankfurt").first.wait_for()
+    page.get_by_text(site.places["lossy"].name).first.wait_for()
     rows = page.locator("table tbody tr")
     assert rows.count() == len(SOURCES)
     page.goto(f"{site.url}/#/status")
@@ -462,5 +525,5 @@ def test_phone_width_scrolls_the_matrix_not_the_page(
     page = page_for("vic", width=390, height=844)
     wait_for_matrix(page)
     assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
-    page.screenshot(path=SHOTS / "phone.png", full_page=True)
+    shoot(page, "phone.png")
     assert (SHOTS / "phone.png").stat().st_size > 1000
