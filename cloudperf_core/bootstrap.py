@@ -35,7 +35,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 import anyio
 import msgspec
@@ -54,6 +54,9 @@ from cloudperf_core.ports import (
     SessionStore,
 )
 from cloudperf_core.settings import ServiceSettings, settings_from_env
+
+if TYPE_CHECKING:
+    from cloudperf_core.service.scheduling import TickPorts
 
 __all__ = ["ENV_VARS", "LOCAL_URL", "Config", "Services", "default_store_url"]
 
@@ -210,6 +213,20 @@ class Services:
 
     async def cursors(self) -> RotationCursors:
         return cast(RotationCursors, await self.port("cursors"))
+
+    async def tick_ports(self) -> TickPorts:
+        """The ports one scheduler tick uses (``cloudperf serve``, the scheduler Lambda)."""
+        from cloudperf_core.service.scheduling import TickPorts
+
+        return TickPorts(
+            catalog=await self.catalog(),
+            jobs=await self.jobs(),
+            liveness=await self.liveness(),
+            cursors=await self.cursors(),
+            cache=await self.cache(),
+            counters=await self.counters(),
+            store=await self.store(),
+        )
 
     async def aclose(self) -> None:
         """Close every opened port once, then the pools they share; idempotent.

@@ -84,6 +84,10 @@ class ConflictError(CloudperfError):
     """The request conflicts with what exists (a name taken, a lease held by another)."""
 
 
+class ListenError(CloudperfError):
+    """``cloudperf serve`` cannot listen on the address and port asked for."""
+
+
 # --- the probe protocol (server side) --------------------------------------------------------
 
 

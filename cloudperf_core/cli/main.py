@@ -196,9 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     from cloudperf_core.cli.admin import add_admin_parser
     from cloudperf_core.cli.cost import add_cost_parser
     from cloudperf_core.cli.probe import add_probe_parser
+    from cloudperf_core.cli.serve import add_serve_parser
 
     add_cost_parser(sub)
     add_probe_parser(sub)
+    add_serve_parser(sub)
     add_admin_parser(sub)
     return p
 
@@ -301,6 +303,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from cloudperf_core.cli.probe import cmd_probe
 
             return anyio.run(cmd_probe, args, out, err)
+        if args.command == "serve":
+            # Like the agent, the server handles SIGTERM/SIGINT itself: a clean stop, exit 0.
+            from cloudperf_core.cli.serve import cmd_serve
+
+            return anyio.run(cmd_serve, args, out, err)
         return anyio.run(_interruptible, _handler(args.command), args, out, err)
     except CloudperfError as exc:
         err.write(f"cloudperf: error: {safe_text(str(exc))}\n")

@@ -126,9 +126,12 @@ async def _destinations(ports: TickPorts, settings: ServiceSettings) -> list[str
         names.extend(page)
         if len(page) < MAX_PAGE:
             break
-    await ports.cache.set(
-        DESTINATIONS_KEY, msgspec.msgpack.encode(names), ttl_s=settings.destinations_refresh_s
-    )
+    # An empty list is not kept: until a first sweep finds an address there is nothing to
+    # cache, and the first destinations must not wait destinations_refresh_s to be seen.
+    if names:
+        await ports.cache.set(
+            DESTINATIONS_KEY, msgspec.msgpack.encode(names), ttl_s=settings.destinations_refresh_s
+        )
     return names
 
 

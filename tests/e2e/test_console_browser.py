@@ -1,5 +1,6 @@
-"""The web console in a real browser (Debian's chromium, driven by Playwright) against the
-server run as a separate process over real measurements of the impaired test hosts.
+"""The web console in a real browser (Debian's chromium, driven by Playwright) against
+``cloudperf serve`` run as a separate process over real measurements of the impaired test
+hosts.
 
 Set-up (once for the module), as an operator of the system does it, with the ``cloudperf``
 command into the server's SQLite store: three test hosts (clean, 25 % loss, slow) measured by
@@ -28,7 +29,6 @@ import math
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -161,12 +161,12 @@ def _measure(store: str, hosts: dict[str, str]) -> dict[tuple[str, str], dict[st
 def _start_server(store: str) -> tuple[subprocess.Popen[str], str]:
     env = dict(os.environ, CLOUDPERF_STORE=store, **CHEAP_ARGON2)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.console_server"],
+        [*_cli_prefix(), "serve", "--port", "0"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert proc.stdout is not None
     line = proc.stdout.readline()
-    match = re.fullmatch(r"listening (http://127\.0\.0\.1:\d+)\n", line)
+    match = re.fullmatch(r"cloudperf serve: listening on (http://127\.0\.0\.1:\d+)\n", line)
     if match is None:
         proc.kill()
         pytest.fail(f"the server did not start: {line!r} {proc.communicate()[1]}")

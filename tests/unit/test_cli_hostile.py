@@ -109,6 +109,13 @@ def _hostile(tmp: Path) -> list[list[str]]:
         ["admin", "export", "--since", "1d", "--format", "xml", "--store", store],
         ["admin", "export", "--since", "1d", "--group-by", ESC, "--store", store],
         ["admin", "export", "--since", "1h", "--until", "2h", "--store", store],
+        # serve (each fails before it listens)
+        ["serve", "--port", "70000"],
+        ["serve", "--port", ESC],
+        ["serve", "--host", ESC, "--port", "0"],
+        ["serve", "--host", "999.1.1.1", "--port", "0"],
+        ["serve", "--store", f"bogus://host/{ESC}", "--port", "0"],
+        ["serve", "--store", "sqlite:///proc/no/such/dir/x.db", "--port", "0"],
         # cost
         ["cost", "--probes", "1e400", "--targets", "1", "--interval-s", "60"],
         ["cost", "--probes", ESC, "--targets", "1", "--interval-s", "60"],

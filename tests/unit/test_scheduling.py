@@ -125,6 +125,22 @@ async def test_each_live_probe_gets_a_latency_job_rotating_over_destinations() -
     assert latency_runtime_s(spec) <= SETTINGS.lease_s / 2
 
 
+async def test_the_first_sweep_results_are_destinations_at_the_next_tick() -> None:
+    # Before any sweep found an address there is no destination; that empty answer is not
+    # cached for destinations_refresh_s, so the tick after the first sweep already uses it.
+    w = World()
+    await w.catalog.put_locations([FRA, SYD])
+    await w.catalog.put_ranges(RANGES[:1])
+    await w.probe("fra-1", FRA)
+    first = await w.tick()
+    assert (first.destinations, first.latency_jobs, first.discovery_jobs) == (0, 0, 4)
+    await w.sweep("10.231.1.0", "10.231.1.255", "10.231.1.5")
+    w.clock.advance(SETTINGS.tick_s)
+    await w.liveness.seen("fra-1", w.clock.now_ms())
+    second = await w.tick()
+    assert (second.destinations, second.latency_jobs) == (1, 1)
+
+
 async def test_a_second_tick_in_the_same_slot_issues_nothing_and_keeps_the_rotation() -> None:
     w = await world()
     await w.probe("fra-1", FRA)
