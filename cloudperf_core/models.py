@@ -319,6 +319,15 @@ class ReceivedMessage(msgspec.Struct, frozen=True, kw_only=True):
     deliveries: int = 1
 
 
+class ReportQueueDepth(msgspec.Struct, frozen=True, kw_only=True):
+    """Messages on the reports queue: visible, received and not yet acknowledged, and in its
+    dead-letter queue (``None`` where the queue has none). SQS's counts are approximate."""
+
+    waiting: int
+    in_flight: int
+    dead_letters: int | None
+
+
 class ProcessResult(msgspec.Struct, frozen=True, kw_only=True):
     """How one fping process ended."""
 

@@ -32,6 +32,7 @@ from cloudperf_core.models import (
     LeasedJob,
     ProcessResult,
     ReceivedMessage,
+    ReportQueueDepth,
     ReportWindows,
     Session,
     StatsQuery,
@@ -149,6 +150,10 @@ class ReportQueue(Protocol):
 
     async def dead_letters(self, max_messages: int) -> list[ReceivedMessage]:
         """Messages that failed too often (moved to the dead-letter queue)."""
+        ...
+
+    async def depth(self) -> ReportQueueDepth:
+        """How many messages wait, are in flight and are dead-lettered (for status pages)."""
         ...
 
     async def close(self) -> None: ...

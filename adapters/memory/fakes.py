@@ -26,6 +26,7 @@ from cloudperf_core.models import (
     DataPresence,
     IngestOutcome,
     ReceivedMessage,
+    ReportQueueDepth,
     ReportWindows,
     StatsQuery,
     WindowAggregate,
@@ -247,6 +248,15 @@ class InMemoryReportQueue:
             message.visible_at_ms = 0
             if message.receives >= self.max_receives:
                 self._dead_letter(message)
+
+    async def depth(self) -> ReportQueueDepth:
+        await anyio.lowlevel.checkpoint()
+        now_ms = self._clock.now_ms()
+        self._sweep(now_ms)
+        hidden = sum(1 for m in self._messages.values() if m.visible_at_ms > now_ms)
+        return ReportQueueDepth(
+            waiting=len(self._messages) - hidden, in_flight=hidden, dead_letters=len(self._dead)
+        )
 
     async def dead_letters(self, max_messages: int) -> list[ReceivedMessage]:
         """Dead-lettered messages, oldest first; they stay there (this only looks)."""

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import msgspec
 
@@ -54,7 +54,7 @@ from cloudperf_core.errors import (
     BackendConfigError,
     ReportRejectedError,
 )
-from cloudperf_core.models import AnyJob, ReceivedMessage
+from cloudperf_core.models import AnyJob, ReceivedMessage, ReportQueueDepth
 
 __all__ = [
     "ENCODING_ATTRIBUTE",
@@ -160,6 +160,21 @@ class SqsReportQueue(_SqsQueue):
                 ignore=LAPSED_RECEIPT,
             )
 
+    async def depth(self) -> ReportQueueDepth:
+        """SQS's approximate counts (they lag by up to a minute, as SQS documents)."""
+        counts = await self._counts(self.queue_url)
+        dlq_url = self.dlq_url or await self._find_dlq(required=False)
+        dead = None if dlq_url is None else (await self._counts(dlq_url))[0]
+        return ReportQueueDepth(waiting=counts[0], in_flight=counts[1], dead_letters=dead)
+
+    async def _counts(self, queue_url: str) -> tuple[int, int]:
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        result = await self.connection.call(
+            "get_queue_attributes", QueueUrl=queue_url, AttributeNames=names
+        )
+        attributes = result.get("Attributes", {})
+        return int(attributes.get(names[0], 0)), int(attributes.get(names[1], 0))
+
     async def dead_letters(self, max_messages: int) -> list[ReceivedMessage]:
         """Messages in the dead-letter queue; a look only (they stay visible there).
 
@@ -175,12 +190,19 @@ class SqsReportQueue(_SqsQueue):
             seen.update((m.message_id, m) for m in fresh)
         return list(seen.values())[:max_messages]
 
-    async def _find_dlq(self) -> str:
+    @overload
+    async def _find_dlq(self, *, required: Literal[True] = True) -> str: ...
+    @overload
+    async def _find_dlq(self, *, required: bool) -> str | None: ...
+
+    async def _find_dlq(self, *, required: bool = True) -> str | None:
         result = await self.connection.call(
             "get_queue_attributes", QueueUrl=self.queue_url, AttributeNames=["RedrivePolicy"]
         )
         policy = (result.get("Attributes") or {}).get("RedrivePolicy")
         if not policy:
+            if not required:
+                return None
             raise BackendConfigError(f"SQS queue {self.queue_url} has no dead-letter queue")
         arn = str(json.loads(policy)["deadLetterTargetArn"])
         self.dlq_url = await self.connection.queue_url(arn.rsplit(":", 1)[-1])

@@ -2,7 +2,8 @@
 
 Catalogue sizes (reachable addresses new/stable/lost, ranges fresh/stale/queued), what has
 data lately, probes online, the per-minute rates of the shared counters, and the job queue
-depth of every source location that has probes. Everything is read from the ports; nothing
+depth of every source location that has probes, and the reports queue's (waiting, in flight,
+dead-lettered). Everything is read from the ports; nothing
 here is cached or computed twice.
 
 Definitions: a range is *fresh* when swept within ``settings.discovery_interval_s``; a probe
@@ -16,6 +17,7 @@ import msgspec
 
 from cloudperf_core.catalog import CatalogStatus
 from cloudperf_core.clock import MINUTE_MS, minute_start_ms
+from cloudperf_core.models import ReportQueueDepth
 from cloudperf_core.ports import (
     Catalog,
     Clock,
@@ -23,6 +25,7 @@ from cloudperf_core.ports import (
     LivenessTracker,
     MeasurementStore,
     RateCounters,
+    ReportQueue,
 )
 from cloudperf_core.service.queries import all_probes
 from cloudperf_core.settings import ServiceSettings
@@ -70,6 +73,8 @@ class SystemStatus(msgspec.Struct, kw_only=True):
     probes_online: int
     rates: list[Rate]
     job_queues: list[QueueDepth]
+    # The reports queue between the API and the worker (None: not asked for).
+    report_queue: ReportQueueDepth | None = None
 
 
 async def system_status(
@@ -81,6 +86,7 @@ async def system_status(
     counters: RateCounters,
     settings: ServiceSettings,
     clock: Clock,
+    reports: ReportQueue | None = None,
 ) -> SystemStatus:
     now_ms = clock.now_ms()
     sizes = await catalog.status(fresh_since_ms=now_ms - settings.discovery_interval_s * 1000)
@@ -103,6 +109,7 @@ async def system_status(
         probes_online=len(enabled.intersection(online)),
         rates=[await _rate(counters, name, now_ms) for name in RATE_COUNTERS],
         job_queues=[QueueDepth(source=s, depth=await jobs.depth(s)) for s in sources],
+        report_queue=None if reports is None else await reports.depth(),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from cloudperf_core.models import ReportQueueDepth
 from tests.contract.conftest import BackendTime
 
 MAX_RECEIVES = 3
@@ -74,6 +75,25 @@ async def test_an_unacknowledged_message_comes_back_after_its_visibility(
     again = await drain(report_queue, 1)
     assert [(m.body, m.deliveries) for m in again] == [(b"slow", 2)]
     assert again[0].message_id == first.message_id
+
+
+async def test_depth_counts_waiting_in_flight_and_dead_letters(report_queue: Any) -> None:
+    assert await report_queue.depth() == ReportQueueDepth(waiting=0, in_flight=0, dead_letters=0)
+    await report_queue.send([b"a", b"b", b"c"])
+    assert await report_queue.depth() == ReportQueueDepth(waiting=3, in_flight=0, dead_letters=0)
+    taken = await drain(report_queue, 1)
+    assert await report_queue.depth() == ReportQueueDepth(waiting=2, in_flight=1, dead_letters=0)
+    await report_queue.ack([m.receipt for m in taken])
+    rest = await drain(report_queue, 2)
+    assert await report_queue.depth() == ReportQueueDepth(waiting=0, in_flight=2, dead_letters=0)
+    poison = rest[0]
+    await report_queue.ack([rest[1].receipt])
+    for _ in range(MAX_RECEIVES - 1):
+        await report_queue.release([poison.receipt])
+        [poison] = await drain(report_queue, 1)
+    await report_queue.release([poison.receipt])
+    assert await report_queue.receive(10, VISIBILITY_S) == []  # moves it to the DLQ
+    assert await report_queue.depth() == ReportQueueDepth(waiting=0, in_flight=0, dead_letters=1)
 
 
 async def test_a_message_released_max_receives_times_is_dead_lettered(report_queue: Any) -> None:

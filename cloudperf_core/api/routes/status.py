@@ -27,6 +27,7 @@ async def status(call: Call) -> Response:
             counters=await s.counters(),
             settings=call.ctx.settings,
             clock=call.ctx.clock,
+            reports=await s.reports(),
         )
     )
 

@@ -119,6 +119,8 @@ class Functions(Construct):
         for fn in (self.api, self.worker, self.scheduler, self.admin):
             database.secret.grant_read(fn)
         queues.reports.grant_send_messages(self.api)
+        # GET /v1/status shows the dead-letter queue's depth (found through the redrive policy).
+        queues.dead_letter.grant(self.api, "sqs:GetQueueAttributes", "sqs:GetQueueUrl")
         self.worker.add_event_source(
             sources.SqsEventSource(
                 queues.reports,

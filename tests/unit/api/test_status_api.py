@@ -63,6 +63,9 @@ async def test_status_reports_what_the_ports_hold(
         [Job(job_id=f"j{i}", source=SYD.name, spec=spec) for i in range(2)]
     )
     await catalog.put_settings(Settings(paused=True))
+    # The reports queue: two reports waiting, one taken by a worker and not yet acknowledged.
+    await (await s.reports()).send([b"r1", b"r2", b"r3"])
+    await (await s.reports()).receive(1, 60)
 
     got = await client.get("/v1/status", headers=headers)
     assert got.status_code == 200, got.text
@@ -95,4 +98,5 @@ async def test_status_reports_what_the_ports_hold(
         {"source": SYD.name, "depth": 2},
         {"source": NYC.name, "depth": 0},
     ]
+    assert body["report_queue"] == {"waiting": 2, "in_flight": 1, "dead_letters": 0}
     assert (await client.get("/v1/status")).status_code == 401
