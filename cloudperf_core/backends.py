@@ -21,6 +21,7 @@ passed as an option, never in the URL) and ``spool`` (``sqlite``, ``memory``).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Awaitable, Callable, Hashable
 from importlib.metadata import entry_points
@@ -147,6 +148,7 @@ def available_schemes() -> list[str]:
     return sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
 
 
+@functools.cache  # scanning the installed distributions costs ~30 ms; a failure is not kept
 def _factory(scheme: str) -> BackendFactory:
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name == scheme:
