@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote_to_bytes
+from urllib.parse import unquote
 
 import anyio
 import msgspec
@@ -56,7 +56,7 @@ async def send(
     client: tuple[str, int] = ("10.0.0.1", 40000),
 ) -> Reply:
     """One request to the ASGI ``app``, as a server would hand it over: ``path`` is the
-    percent-decoded ``raw_path`` (like uvicorn), the body arrives in ``chunks``. An exception
+    percent-decoded ``raw_path`` (as uvicorn decodes it: invalid UTF-8 becomes U+FFFD), the body arrives in ``chunks``. An exception
     the app lets out is a 500 here (a server would answer one)."""
     path_part, _, query = raw_path.partition(b"?")
     scope = {
@@ -65,7 +65,7 @@ async def send(
         "http_version": "1.1",
         "method": method,
         "scheme": "http",
-        "path": unquote_to_bytes(path_part).decode("utf-8", "surrogateescape"),
+        "path": unquote(path_part.decode("latin-1")),
         "raw_path": path_part,
         "query_string": query,
         "root_path": "",
