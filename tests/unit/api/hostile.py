@@ -56,8 +56,9 @@ async def send(
     client: tuple[str, int] = ("10.0.0.1", 40000),
 ) -> Reply:
     """One request to the ASGI ``app``, as a server would hand it over: ``path`` is the
-    percent-decoded ``raw_path`` (as uvicorn decodes it: invalid UTF-8 becomes U+FFFD), the body arrives in ``chunks``. An exception
-    the app lets out is a 500 here (a server would answer one)."""
+    percent-decoded ``raw_path`` (as uvicorn decodes it: invalid UTF-8 becomes U+FFFD), the
+    body arrives in ``chunks``. An exception the app lets out is a 500 here (a server would
+    answer one)."""
     path_part, _, query = raw_path.partition(b"?")
     scope = {
         "type": "http",

@@ -62,8 +62,10 @@ def report(**changes: Any) -> dict[str, Any]:
         {"target": t, "sent": 4, "received": 3, "rtts_us": [1000, None, 1200, 1100]}
         for t in targets
     ]
-    base: dict[str, Any] = {"report_id": "r2", "source": "x", "started_at_ms": "@NOW_INT@", "spec": spec,
-            "results": results, "job_id": "j1"}  # fmt: skip
+    base: dict[str, Any] = {
+        "report_id": "r2", "source": "x", "started_at_ms": "@NOW_INT@", "spec": spec,
+        "results": results, "job_id": "j1",
+    }  # fmt: skip
     return base | changes
 
 
