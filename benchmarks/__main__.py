@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-BENCHMARKS = ("parser", "aggregate", "runner", "ingest", "ingest_memory", "console")
+BENCHMARKS = ("parser", "aggregate", "runner", "ingest", "ingest_memory", "console", "worker")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

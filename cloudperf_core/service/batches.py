@@ -176,11 +176,17 @@ def sqs_record_bodies(
     return messages, failed
 
 
-def report_windows(reports: Sequence[MeasurementReport], window_s: int) -> list[ReportWindows]:
-    """Each report's window rows, with its content digest."""
+def report_windows(
+    reports: Sequence[MeasurementReport],
+    window_s: int,
+    digests: Sequence[bytes] | None = None,
+) -> list[ReportWindows]:
+    """Each report's window rows, with its content digest (``digests``: computed already,
+    one per report, in order)."""
     out = aggregate.windows_for_reports(reports, window_s)
-    for rw, report in zip(out, reports, strict=True):
-        rw.digest = report_digest(report)
+    known = digests if digests is not None else [report_digest(r) for r in reports]
+    for rw, digest in zip(out, known, strict=True):
+        rw.digest = digest
     return out
 
 
@@ -202,7 +208,7 @@ async def ingest_bodies(
     result = BatchResult(received=len(messages))
     # The first message of each report id goes to the store; later copies in the batch are
     # settled against it by digest.
-    firsts: dict[str, MeasurementReport] = {}
+    firsts: dict[str, tuple[MeasurementReport, bytes]] = {}  # report id -> (report, digest)
     order: list[tuple[str, str, bytes]] = []  # (message_id, report_id, digest)
     sweeps: list[tuple[str, QueuedDiscovery]] = []
     for message_id, body in messages:
@@ -215,9 +221,12 @@ async def ingest_bodies(
         if isinstance(report, QueuedDiscovery):
             sweeps.append((message_id, report))
             continue
-        firsts.setdefault(report.report_id, report)
-        order.append((message_id, report.report_id, report_digest(report)))
-    batch = report_windows(list(firsts.values()), window_s)
+        digest = report_digest(report)  # once per message: hashing a report is not free
+        firsts.setdefault(report.report_id, (report, digest))
+        order.append((message_id, report.report_id, digest))
+    batch = report_windows(
+        [r for r, _ in firsts.values()], window_s, [d for _, d in firsts.values()]
+    )
     if tag is not None and batch:
         await tag(batch)
     first_digest = {rw.report_id: rw.digest for rw in batch}
