@@ -33,7 +33,7 @@ from tests.support.probe_env import ProbeEnv, discovery_job, latency_job, probe_
 
 _json = msgspec.json.Encoder()
 SOURCES = ("lab", "far")
-ANA_PASSWORD = "correct horse battery"  # tests.unit.api.hostile_cases.PASSWORD
+PASSWORD = "correct horse battery"  # tests.unit.api.hostile_cases.PASSWORD
 
 
 @dataclass
@@ -168,7 +168,8 @@ async def build_world(
     world.auth["logged_out"] = f"Bearer {gone}"
     world.auth["deleted_user"] = f"Bearer {await _session(ctx, 'dora', 'admin')}"
     assert await catalog.delete_user("dora")
-    await directory.create_user(catalog, ctx.password_hasher(), "ana", ANA_PASSWORD, "viewer")
+    for name in ("ana", "bea"):
+        await directory.create_user(catalog, ctx.password_hasher(), name, PASSWORD, "viewer")
     await catalog.set_group(Group(name="g1", locations=("lab",)))
     world.auth["forged_session"] = f"Bearer {mint_session_token()}"
     forged_probe = env.tokens["p1"][:-43] + "A" * 43

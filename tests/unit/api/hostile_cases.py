@@ -17,7 +17,7 @@ from cloudperf_core.api.routes.console import console
 from cloudperf_core.settings import ServiceSettings
 
 MAX_BODY = ServiceSettings().max_body_bytes
-PASSWORD = "correct horse battery"  # ana's (the brute-force target)
+PASSWORD = "correct horse battery"  # ana's and bea's (the brute-force targets)
 BIG = str(2**63).encode()
 HUGE = b"1e309"
 VERSION = console().version.encode()
@@ -76,7 +76,7 @@ VALID_BODY: dict[tuple[str, str], bytes] = {
     ("POST", "/v1/users"): j({"name": "mallory", "password": "p" * 12, "role": "admin"}),
     ("PUT", "/v1/users/{name}/role"): j({"role": "admin"}),
     ("PUT", "/v1/users/{name}/password"): j({"password": "p" * 12}),
-    ("PUT", "/v1/groups/{name}"): j({"locations": ["lab"]}),
+    ("PUT", "/v1/groups/{name}"): j({"locations": ["lab", "far"]}),  # g1 is ["lab"]
     ("POST", "/v1/admin/probes"): j({"name": "evil", "location": "lab"}),
     ("POST", "/v1/probe/poll"): j({"max_jobs": 10}),
     ("POST", "/v1/probe/reports"): submission(report()),
@@ -264,8 +264,9 @@ SPECIFIC: list[Case] = [
         LOGIN,
         429,
         "rate_limited",
-        body=j({"username": "ana", "password": PASSWORD}),
-        before=tuple(j({"username": "ana", "password": f"guess-{i:06}"}) for i in range(3)),
+        # bea: a user no other case logs in as (ana's failures stay below her limit).
+        body=j({"username": "bea", "password": PASSWORD}),
+        before=tuple(j({"username": "bea", "password": f"guess-{i:06}"}) for i in range(3)),
     ),
     Case(
         "login: brute force from one address",

@@ -101,17 +101,19 @@ def chunks_of(case: Case, body: bytes) -> list[bytes]:
     return [body[i : i + size] for i in range(0, len(body), size)]
 
 
-async def run_case(world: World, app: Any, case: Case) -> None:
+async def run_case(
+    world: World, app: Any, case: Case, client: tuple[str, int] = ("10.0.0.1", 40000)
+) -> None:
     path = world.fill(case.path)
     for earlier in case.before:
         # Brute force: each earlier try is refused as a failed login.
         body = world.fill(earlier)
         got = await send(app, case.method, path, headers=request_headers(world, case, body),
-                         chunks=[body])  # fmt: skip
+                         chunks=[body], client=client)  # fmt: skip
         assert got.status == 401, (got.status, got.body[:300])
     body = world.fill(case.body or b"")
     got = await send(app, case.method, path, headers=request_headers(world, case, body),
-                     chunks=chunks_of(case, body))  # fmt: skip
+                     chunks=chunks_of(case, body), client=client)  # fmt: skip
     assert got.status == case.status, (got.status, got.body[:300])
     assert got.headers.get("content-type") == "application/json", got.headers
     answer = got.json()
