@@ -69,6 +69,18 @@ def report(**changes: Any) -> dict[str, Any]:
     return base | changes
 
 
+def discovery_submission(lease: str = "@DISC_LEASE@", **changes: Any) -> bytes:
+    """A submission of a discovery report for job d1 (10.231.0.0/29, at most 8 hosts)."""
+    spec = {"start": "10.231.0.0/29", "max_hosts": 8}
+    report = {
+        "report_id": "d-1",
+        "started_at_ms": "@NOW_INT@",
+        "spec": spec,
+        "found": ["10.231.0.1"],
+    }
+    return j({"lease_id": lease, "discovery": report | changes}).replace(b'"@NOW_INT@"', b"@NOW@")
+
+
 # One body per route that WOULD change state if the caller were allowed: the role and auth
 # cases send it, so a missing check shows up in the snapshot, not only in the status.
 VALID_BODY: dict[tuple[str, str], bytes] = {
@@ -1024,6 +1036,49 @@ SPECIFIC: list[Case] = [
         body=b"lease_id=x",
         content_type="application/x-www-form-urlencoded",
     ),
+    *[
+        Case(f"discovery: {what}", "POST", b"/v1/probe/reports", status, code, auth="p1", body=body)
+        for what, status, code, body in [
+            (
+                "an address outside the range",
+                422,
+                "invalid_report",
+                discovery_submission(found=["10.231.0.9"]),
+            ),
+            (
+                "more than max_hosts",
+                422,
+                "invalid_report",
+                discovery_submission(found=[f"10.231.0.{i}" for i in range(9)]),
+            ),
+            (
+                "one address 10k times",
+                422,
+                "invalid_report",
+                discovery_submission(found=["10.231.0.1"] * 10_000),
+            ),
+            (
+                "SQL as an address",
+                422,
+                "invalid_report",
+                discovery_submission(found=["' OR 1=1 --"]),
+            ),
+            ("IPv6 in an IPv4 range", 422, "invalid_report", discovery_submission(found=["::1"])),
+            (
+                "the whole Internet",
+                422,
+                "spec_mismatch",
+                discovery_submission(spec={"start": "0.0.0.0/0", "max_hosts": 8}),
+            ),
+            (
+                "negative max_hosts",
+                400,
+                "invalid_body",
+                discovery_submission(spec={"start": "x", "max_hosts": -1}),
+            ),
+            ("on a latency lease", 422, "spec_mismatch", discovery_submission(lease="@LEASE@")),
+        ]
+    ],
     *[
         Case(
             f"heartbeat: {what}",
