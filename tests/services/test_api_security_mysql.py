@@ -17,13 +17,14 @@ from typing import Any
 import asyncmy
 import pytest
 
+from cloudperf_core.api.app import create_app
 from cloudperf_core.api.context import ApiContext
 from cloudperf_core.auth import PasswordHasher
 from cloudperf_core.bootstrap import Config, Services
 from cloudperf_core.clock import SystemClock
 from tests.contract.makers.aurora import MYSQL_HOST, MYSQL_PORT, temp_database
 from tests.unit.api.hostile import World, build_world, snapshot
-from tests.unit.api.test_api_security import CASES, SETTINGS, app_for, run_case
+from tests.unit.api.test_api_security import CLIENTS, ORDERED, SETTINGS, run_case
 
 
 @pytest.fixture
@@ -76,16 +77,15 @@ async def test_every_hostile_request_is_refused_on_mariadb_and_changes_no_table(
     mysql_ctx: tuple[ApiContext, str, asyncmy.Connection],
 ) -> None:
     ctx, db, conn = mysql_ctx
-    app = app_for(ctx)
+    app = create_app(ctx)
     world = await build_world(ctx, app, expired=True)
     before = await state(world, conn, db)
     assert before["mysql"]["probes"] and before["mysql"]["measurements"]  # a world to protect
 
     failures: list[str] = []
-    ordered = sorted(CASES, key=lambda c: bool(c.before))  # brute force last
-    for i, case in enumerate(ordered):
+    for case in ORDERED:
         try:
-            await run_case(world, app, case, client=(f"10.1.{i // 250}.{i % 250 + 1}", 40000))
+            await run_case(world, app, case, client=CLIENTS[case.id])
         except AssertionError as exc:
             failures.append(f"{case.id}: {exc}")
             continue
@@ -94,4 +94,4 @@ async def test_every_hostile_request_is_refused_on_mariadb_and_changes_no_table(
             break  # later cases would see another world
 
     assert failures == []
-    assert len(ordered) >= 150
+    assert len(ORDERED) >= 150

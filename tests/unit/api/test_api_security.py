@@ -5,18 +5,24 @@ The cases are data (:mod:`tests.unit.api.hostile_cases`), one test id each; ever
 the app has hostile cases (a new route without them fails
 ``test_every_route_has_hostile_cases``). MariaDB runs the same cases in
 ``tests/services/test_api_security_mysql.py``.
+
+One world per backend serves every case (building one costs more than a case): a refused
+request changes nothing, and each case compares the stores just before and just after
+itself, so a case that wrongly changed something fails on its own. Every case calls from its
+own client address, and the brute-force cases run last (they lock their user out).
 """
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
+import pytest_asyncio
 from starlette.applications import Starlette
 from starlette.routing import Match
 
@@ -30,6 +36,8 @@ from tests.unit.api.hostile import World, build_world, send, snapshot
 from tests.unit.api.hostile_cases import HARMLESS, Case, all_cases
 
 CASES = all_cases()
+ORDERED = sorted(CASES, key=lambda c: bool(c.before))  # brute force last
+CLIENTS = {c.id: (f"10.1.{i // 250}.{i % 250 + 1}", 40000) for i, c in enumerate(ORDERED)}
 # Small limits so brute force shows within a few requests.
 SETTINGS = msgspec.structs.replace(CHEAP, login_failures_per_user=3, login_failures_per_address=5)
 
@@ -45,29 +53,27 @@ def config_for(backend: str, tmp_path: Path) -> Config:
     return Config(store=store, settings=SETTINGS, **queues)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-async def ctx(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ApiContext]:
-    config = config_for(request.param, tmp_path)
+@dataclass
+class Shared:
+    ctx: ApiContext
+    app: Starlette
+    world: World
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module", params=["memory", "sqlite"])
+async def shared(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Shared]:
+    config = config_for(request.param, tmp_path_factory.mktemp("security"))
     async with Services(config) as services:
-        yield ApiContext(
+        ctx = ApiContext(
             services=services,
             settings=config.settings,
             clock=SystemClock(),
             hasher=PasswordHasher(config.settings),
         )
-
-
-@functools.cache
-def _shared_app() -> Starlette:
-    # Building the app (its OpenAPI document) costs more than a case; routes read the
-    # context from app.state, so one app serves every test's fresh context.
-    return create_app(ApiContext(services=Services(Config(store="memory://"))))
-
-
-def app_for(ctx: ApiContext) -> Starlette:
-    app = _shared_app()
-    app.state.ctx = ctx
-    return app
+        app = create_app(ctx)
+        yield Shared(ctx, app, await build_world(ctx, app, expired=True))
 
 
 def _sqlite_file(ctx: ApiContext) -> Path | None:
@@ -129,31 +135,31 @@ async def run_case(
         )
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-async def test_a_hostile_request_gets_a_4xx_and_changes_nothing(
-    ctx: ApiContext, case: Case
-) -> None:
-    app = app_for(ctx)
-    world = await build_world(ctx, app, expired=case.expired)
-    before = await snapshot(world, _sqlite_file(ctx))
+@pytest.mark.asyncio(loop_scope="module")
+@pytest.mark.parametrize("case", ORDERED, ids=[c.id for c in ORDERED])
+async def test_a_hostile_request_gets_a_4xx_and_changes_nothing(shared: Shared, case: Case) -> None:
+    path = _sqlite_file(shared.ctx)
+    before = await snapshot(shared.world, path)
 
-    await run_case(world, app, case)
+    await run_case(shared.world, shared.app, case, client=CLIENTS[case.id])
 
-    assert await snapshot(world, _sqlite_file(ctx)) == before
+    assert await snapshot(shared.world, path) == before
 
 
+@pytest.mark.asyncio(loop_scope="module")
 @pytest.mark.parametrize(("name", "path"), HARMLESS, ids=[h[0] for h in HARMLESS])
 async def test_hostile_looking_but_valid_queries_find_nothing(
-    ctx: ApiContext, name: str, path: bytes
+    shared: Shared, name: str, path: bytes
 ) -> None:
-    app = app_for(ctx)
-    world = await build_world(ctx, app)
-    before = await snapshot(world, _sqlite_file(ctx))
+    world = shared.world
+    before = await snapshot(world, _sqlite_file(shared.ctx))
 
-    got = await send(app, "GET", path, headers=[(b"authorization", world.auth["viewer"].encode())])
+    got = await send(
+        shared.app, "GET", path, headers=[(b"authorization", world.auth["viewer"].encode())]
+    )
 
     assert got.status == 200, got.body[:300]
-    assert await snapshot(world, _sqlite_file(ctx)) == before
+    assert await snapshot(world, _sqlite_file(shared.ctx)) == before
 
 
 def test_every_route_has_hostile_cases() -> None:
