@@ -262,6 +262,7 @@ async def snapshot(world: World, sqlite_path: Path | None = None) -> dict[str, A
             msgspec.to_builtins(await sessions.get(token_hash(t))) for t in world.session_tokens
         ],
         "reports_queued": sorted(m.body for m in queued),
+        "reports_depth": msgspec.to_builtins(await reports.depth()),  # incl. dead letters
         "job_depth": {s: await jobs.depth(s) for s in SOURCES},
     }
     if sqlite_path is not None:
