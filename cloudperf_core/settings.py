@@ -13,6 +13,7 @@ import msgspec
 
 from cloudperf_core import limits
 from cloudperf_core.errors import BackendConfigError
+from cloudperf_core.models import DestDim, SourceDim
 
 _Seconds = Annotated[int, msgspec.Meta(ge=1, le=30 * 86_400)]
 _Jobs = Annotated[int, msgspec.Meta(ge=1, le=100_000)]
@@ -76,6 +77,18 @@ class ServiceSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     discovery_ranges_per_tick: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 20
     # Retention roll-ups (stores that have them) run at most this often.
     retention_every_s: Annotated[int, msgspec.Meta(ge=60, le=30 * 86_400)] = 3600
+
+    # GET /metrics (cloudperf_core.service.metrics): one series per (source, destination)
+    # group of these dimensions, at most metrics_max_series of them (the rest is summed into
+    # the cloudperf_other_* families); quantiles from the newest window that ended at least
+    # metrics_settle_s ago (late reports), looked for within metrics_lookback_s. A scraper
+    # authenticates with metrics_token (32+ printable characters; empty = viewer sessions only).
+    metrics_source_by: SourceDim = "probe"
+    metrics_dest_by: DestDim = "location"
+    metrics_max_series: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1000
+    metrics_settle_s: Annotated[int, msgspec.Meta(ge=0, le=86_400)] = 120
+    metrics_lookback_s: Annotated[int, msgspec.Meta(ge=60, le=7 * 86_400)] = 900
+    metrics_token: Annotated[str, msgspec.Meta(pattern=r"^(|[!-~]{32,512})$")] = ""
 
 
 SETTING_ENV_PREFIX = "CLOUDPERF_"

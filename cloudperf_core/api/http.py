@@ -25,7 +25,8 @@ from cloudperf_core.errors import CloudperfError, InvalidSpecError
 from cloudperf_core.models import Session
 
 T = TypeVar("T")
-Auth = Literal["none", "probe", "viewer", "operator", "admin"]
+# "scraper": the metrics token (settings.metrics_token) or a viewer session.
+Auth = Literal["none", "probe", "scraper", "viewer", "operator", "admin"]
 MAX_RESPONSE_BYTES = 1_000_000  # the ALB's limit; pages are sized to stay well below it
 _encoder = msgspec.json.Encoder()
 
@@ -44,6 +45,7 @@ class Operation:
     response: Any = None  # a msgspec type, or None for an empty body
     status: int = 200
     errors: tuple[int, ...] = ()  # the 4xx/5xx statuses worth documenting
+    produces: str | None = None  # the media type of a non-JSON response (response=None)
 
 
 class Call:

@@ -25,6 +25,7 @@ _SECURITY: dict[str, list[dict[str, list[str]]]] = {
     "none": [],
     "probe": [{"probeToken": []}],
     "viewer": [{"sessionToken": []}, {"sessionCookie": []}],
+    "scraper": [{"metricsToken": []}, {"sessionToken": []}, {"sessionCookie": []}],
 }
 _REASONS = {
     400: "Malformed or invalid request",
@@ -82,6 +83,11 @@ def build_openapi(ops: Sequence[Operation], *, title: str, version: str) -> dict
                 "probeToken": {"type": "http", "scheme": "bearer", "description": "cpp_..."},
                 "sessionToken": {"type": "http", "scheme": "bearer", "description": "cps_..."},
                 "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "cloudperf_session"},
+                "metricsToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "CLOUDPERF_METRICS_TOKEN",
+                },
             },
         },
     }
@@ -97,6 +103,8 @@ def _responses(
     ok: dict[str, Any] = {"description": "OK" if op.status < 300 else "Accepted"}
     if op.response is not None:
         ok["content"] = {"application/json": {"schema": schema_of[op.response]}}
+    elif op.produces is not None:
+        ok["content"] = {op.produces: {"schema": {"type": "string"}}}
     out: dict[str, Any] = {str(op.status): ok}
     statuses = set(op.errors)
     if op.auth != "none":

@@ -1,8 +1,9 @@
 """Who is calling: probe tokens, user sessions (bearer or cookie), roles, client address.
 
 :func:`authorize` runs before every handler, as the operation's ``auth`` says:
-``probe`` needs a probe token of an enabled probe; ``viewer``/``operator``/``admin`` need a
-live session of a user who still exists and whose CURRENT role (from the catalogue, not the
+``probe`` needs a probe token of an enabled probe; ``scraper`` (``GET /metrics``) the
+metrics token of the settings or else what ``viewer`` needs; ``viewer``/``operator``/``admin``
+need a live session of a user who still exists and whose CURRENT role (from the catalogue, not the
 one at login) is at least that, and that was not ended by a later password change. Every
 refusal is a 401/403 with a reason; which part of a token was wrong is never said.
 
@@ -12,6 +13,8 @@ cookie's SameSite=Strict); a bearer token is never sent by a browser on its own.
 """
 
 from __future__ import annotations
+
+import hmac
 
 from starlette.requests import Request
 
@@ -101,12 +104,26 @@ async def authenticate_user(call: Call, minimum: Role) -> Session:
     return session
 
 
+def is_scrape_token(call: Call) -> bool:
+    """Whether the bearer token is the configured metrics token (compared in constant time)."""
+    expected = call.ctx.settings.metrics_token
+    token = bearer_token(call.request)
+    return (
+        bool(expected)
+        and token is not None
+        and hmac.compare_digest(token.encode(), expected.encode())
+    )
+
+
 async def authorize(call: Call) -> None:
     auth = call.op.auth
     if auth == "none":
         return
     if auth == "probe":
         call.probe = await authenticate_probe(call)
+    elif auth == "scraper":
+        if not is_scrape_token(call):
+            call.session = await authenticate_user(call, "viewer")
     else:
         call.session = await authenticate_user(call, auth)
 

@@ -98,17 +98,44 @@ def add_admin_parser(sub: Any) -> None:
     i.add_argument("kind", choices=("ip2asn", "cities"), help="ip2asn TSV or DB-IP Lite city CSV")
     i.add_argument("file", type=Path)
     i.add_argument("--restart", action="store_true", help="start from the top, not a checkpoint")
-    e = command("export", "measurements per window as CSV or JSON lines")
+    add_export_arguments(command("export", EXPORT_HELP))
+
+
+EXPORT_HELP = "measurements per window as CSV, JSON lines, Influx line protocol or OpenMetrics"
+
+
+def add_export_arguments(e: argparse.ArgumentParser) -> None:
+    from cloudperf_core.service.export import EXPORT_FORMATS
+
     e.add_argument(
         "--since", type=when_s, required=True, metavar="WHEN", help="e.g. 2h, 7d, 2024-05-01"
     )
     e.add_argument("--until", type=when_s, default=None, metavar="WHEN", help="(default: now)")
-    e.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+    e.add_argument("--format", choices=EXPORT_FORMATS, default="csv")
     e.add_argument(
         "--group-by", type=parse_grouping, default="pair", metavar="GROUPING",
         help="pair (default), source, target, location, city, asn, country, group, overall, "
         "or SOURCE:DEST, e.g. probe_location:country",
     )  # fmt: skip
+    e.add_argument(
+        "--source", action="append", dest="sources", metavar="PROBE",
+        help="only windows of this probe (repeatable)",
+    )  # fmt: skip
+
+
+def add_export_parser(sub: Any) -> None:
+    e = sub.add_parser("export", help=EXPORT_HELP)
+    e.add_argument("--store", default=None, help="store URL (default: $CLOUDPERF_STORE)")
+    e.add_argument("--catalog", default=None, help="catalogue URL (default: the store's)")
+    add_export_arguments(e)
+
+
+async def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``cloudperf export``: what ``cloudperf admin export`` writes."""
+    from cloudperf_core.bootstrap import Config, Services
+
+    async with Services(Config.from_env(store=args.store, catalog=args.catalog)) as services:
+        return await _export(args, services, out, err)
 
 
 async def cmd_admin(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -252,7 +279,7 @@ async def _export(args: Any, services: Any, out: TextIO, err: TextIO) -> int:
     until_s = SystemClock().now_ms() // 1000 + 1 if args.until is None else args.until
     rows = export_rows(
         await services.store(), await services.catalog(), since_s=args.since, until_s=until_s,
-        group_by=args.group_by,
+        group_by=args.group_by, sources=args.sources,
     )  # fmt: skip
     async for line in export_lines(rows, args.format):
         out.write(line)

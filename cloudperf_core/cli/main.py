@@ -193,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     mig = dbsub.add_parser("migrate", help="apply schema migrations (idempotent)")
     mig.add_argument("--store", required=True)
 
-    from cloudperf_core.cli.admin import add_admin_parser
+    from cloudperf_core.cli.admin import add_admin_parser, add_export_parser
     from cloudperf_core.cli.cost import add_cost_parser
     from cloudperf_core.cli.probe import add_probe_parser
     from cloudperf_core.cli.serve import add_serve_parser
@@ -202,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_probe_parser(sub)
     add_serve_parser(sub)
     add_admin_parser(sub)
+    add_export_parser(sub)
     return p
 
 
@@ -275,6 +276,7 @@ def _handler(command: str) -> Handler:
 
     handlers: dict[str, Handler] = {
         "admin": admin.cmd_admin,
+        "export": admin.cmd_export,
         "measure": measure.cmd_measure,
         "report": commands.cmd_report,
         "ingest": commands.cmd_ingest,

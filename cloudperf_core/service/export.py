@@ -1,6 +1,7 @@
 """Export of stored measurements: one row per (window, source group, destination group), with
-counts, loss and percentiles in milliseconds, as CSV or JSON lines (``cloudperf admin
-export``; the admin Lambda streams the same rows).
+counts, loss and percentiles in milliseconds, as CSV, JSON lines, Influx line protocol or
+OpenMetrics (``cloudperf export``, ``cloudperf admin export``, ``GET /v1/export``; the admin
+Lambda streams the same rows).
 
 Rows stream: the time range is read a slice at a time (``slice_s`` of window starts), each
 slice's windows grouped per window and written before the next slice is read, so memory
@@ -28,9 +29,17 @@ from cloudperf_core.ports import Catalog, MeasurementStore
 from cloudperf_core.service.queries import _place_index
 from cloudperf_core.windows import group
 
-__all__ = ["EXPORT_COLUMNS", "ExportFormat", "ExportRow", "export_lines", "export_rows"]
+__all__ = [
+    "EXPORT_COLUMNS",
+    "EXPORT_FORMATS",
+    "ExportFormat",
+    "ExportRow",
+    "export_lines",
+    "export_rows",
+]
 
-ExportFormat = Literal["csv", "jsonl"]
+ExportFormat = Literal["csv", "jsonl", "influx", "openmetrics"]
+EXPORT_FORMATS: tuple[ExportFormat, ...] = ("csv", "jsonl", "influx", "openmetrics")
 DEFAULT_SLICE_S = 3600
 _PERCENTILES = ("p50", "p70", "p90", "p95", "p99")
 
@@ -138,14 +147,23 @@ def _cell(value: Any) -> Any:
 
 
 async def export_lines(rows: AsyncIterator[ExportRow], fmt: ExportFormat) -> AsyncIterator[str]:
-    """The rows as text lines: CSV with a header row, or one JSON object per line."""
+    """The rows as text lines: CSV with a header row, one JSON object per line, Influx line
+    protocol (:mod:`~cloudperf_core.service.export_text`) or OpenMetrics (sorted by series
+    through a temporary file, as the format needs; ``# EOF`` last)."""
     if fmt == "jsonl":
         encoder = msgspec.json.Encoder()
         async for row in rows:
             yield encoder.encode(row).decode() + "\n"
         return
+    if fmt in ("influx", "openmetrics"):
+        from cloudperf_core.service import export_text
+
+        lines = export_text.influx_lines if fmt == "influx" else export_text.openmetrics_lines
+        async for line in lines(rows):
+            yield line
+        return
     if fmt != "csv":
-        raise InvalidSpecError(f"export format must be csv or jsonl, not {fmt!r}")
+        raise InvalidSpecError(f"export format must be one of {EXPORT_FORMATS}, not {fmt!r}")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(EXPORT_COLUMNS)
