@@ -233,4 +233,5 @@ def render_openmetrics(snapshot: MetricsSnapshot) -> bytes:
     """The snapshot in the OpenMetrics text format (ends with ``# EOF``)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_SnapshotCollector(snapshot))
-    return generate_latest(registry)
+    body: bytes = generate_latest(registry)  # type: ignore[no-untyped-call]
+    return body
