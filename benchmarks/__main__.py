@@ -12,7 +12,9 @@ import json
 import sys
 from pathlib import Path
 
-BENCHMARKS = ("parser", "aggregate", "runner", "ingest", "ingest_memory", "console", "worker")
+BENCHMARKS = (
+    "parser", "aggregate", "runner", "ingest", "ingest_memory", "console", "worker", "exports",
+)  # fmt: skip
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

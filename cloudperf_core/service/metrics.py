@@ -27,7 +27,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.openmetrics.exposition import generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from cloudperf_core.models import Grouping, LatencyStats, StatsQuery
+from cloudperf_core.models import Grouping, LatencyStats, StatsQuery, WindowAggregate
 from cloudperf_core.ports import Catalog, MeasurementStore
 from cloudperf_core.service.queries import _place_index
 from cloudperf_core.windows import group
@@ -95,6 +95,12 @@ async def metrics_snapshot(
     counts = group.group_windows(
         (msgspec.structs.replace(r, sketch=b"") for r in rows), grouping, places
     )
+    since_s = now_s - lookback_s
+    complete = [
+        w
+        for w in rows
+        if w.window_start_s >= since_s and w.window_start_s + w.window_s + settle_s <= now_s
+    ]
     del rows
     ranked = sorted(
         (
@@ -119,24 +125,15 @@ async def metrics_snapshot(
         other_received=sum(g.received for g in rest),
         other_duplicates=sum(g.duplicates for g in rest),
     )
-    await _newest_windows(store, catalog, snapshot, now_s, settle_s, lookback_s)
+    _newest_windows(snapshot, complete, places)
     return snapshot
 
 
-async def _newest_windows(
-    store: MeasurementStore,
-    catalog: Catalog | None,
-    snapshot: MetricsSnapshot,
-    now_s: int,
-    settle_s: int,
-    lookback_s: int,
+def _newest_windows(
+    snapshot: MetricsSnapshot, complete: list[WindowAggregate], places: group.PlaceIndex | None
 ) -> None:
+    """Each kept group's figures from the newest of the ``complete`` windows it has rows in."""
     wanted: dict[_GroupKey, GroupMetrics] = {(g.source, g.dest): g for g in snapshot.groups}
-    recent = await store.fetch_windows(StatsQuery(since_s=now_s - lookback_s, until_s=now_s))
-    complete = [w for w in recent if w.window_start_s + w.window_s + settle_s <= now_s]
-    if not complete:
-        return
-    places = None if catalog is None else await _place_index(catalog, complete, snapshot.grouping)
     complete.sort(key=lambda w: (w.window_start_s, w.window_s), reverse=True)
     for (start_s, window_s), rows in groupby(
         complete, key=lambda w: (w.window_start_s, w.window_s)
