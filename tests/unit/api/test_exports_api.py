@@ -24,9 +24,11 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families
 from cloudperf_core import service
 from cloudperf_core.api.app import create_app
 from cloudperf_core.api.context import ApiContext
+from cloudperf_core.errors import BackendConfigError
 from cloudperf_core.models import Grouping, ReportWindows, StatsQuery, WindowAggregate
 from cloudperf_core.service.export import EXPORT_COLUMNS
 from cloudperf_core.service.metrics import CONTENT_TYPE, QUANTILES
+from cloudperf_core.settings import settings_from_env
 from tests.unit.api.conftest import client_for
 from tests.unit.api.seeding import PROBES, TARGETS, World, exact, seed, session_headers
 
@@ -258,3 +260,13 @@ async def test_export_streams_many_rows_while_reading_the_store(
     # Body chunks went out between the store reads: the answer was never held whole.
     first_body, last_fetch = events.index("body"), len(events) - 1 - events[::-1].index("fetch")
     assert first_body < last_fetch and events.count("body") > 8
+
+
+def test_the_scrape_token_setting_is_checked_and_never_echoed() -> None:
+    env = {"CLOUDPERF_METRICS_TOKEN": SCRAPE_TOKEN, "CLOUDPERF_METRICS_DEST_BY": "country"}
+    settings = settings_from_env(env)
+    assert (settings.metrics_token, settings.metrics_dest_by) == (SCRAPE_TOKEN, "country")
+    for bad in ("short-secret-123", "x" * 31, "space in a token " * 3):
+        with pytest.raises(BackendConfigError) as refused:
+            settings_from_env({"CLOUDPERF_METRICS_TOKEN": bad})
+        assert "metrics_token" in str(refused.value) and bad not in str(refused.value)
