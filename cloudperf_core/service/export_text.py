@@ -26,7 +26,6 @@ from functools import partial
 from typing import TypeVar
 
 import anyio.to_thread
-from prometheus_client.utils import floatToGoString
 
 from cloudperf_core.service.export import ExportRow
 
@@ -96,7 +95,7 @@ def _samples(row: ExportRow) -> Iterator[tuple[int, str, str]]:
         if value_ms is not None:
             values.append((4, f'{labels},stat="{stat}"', value_ms / 1000))
     for fam, series, value in values:
-        text = str(value) if isinstance(value, int) else floatToGoString(value)  # type: ignore[no-untyped-call]
+        text = str(value) if isinstance(value, int) else repr(value)
         yield fam, series, f"{OPENMETRICS_FAMILIES[fam][0]}{{{series}}} {text} {ts}\n"
 
 

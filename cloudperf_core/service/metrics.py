@@ -21,16 +21,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from itertools import groupby
+from typing import TYPE_CHECKING
 
 import msgspec
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.openmetrics.exposition import generate_latest
-from prometheus_client.registry import Collector, CollectorRegistry
 
 from cloudperf_core.models import Grouping, LatencyStats, StatsQuery, WindowAggregate
 from cloudperf_core.ports import Catalog, MeasurementStore
 from cloudperf_core.service.queries import _place_index
 from cloudperf_core.windows import group
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
 
 __all__ = [
     "CONTENT_TYPE",
@@ -146,89 +147,95 @@ def _newest_windows(
             return
 
 
-class _SnapshotCollector(Collector):
-    def __init__(self, snapshot: MetricsSnapshot) -> None:
-        self.snapshot = snapshot
+def _families(s: MetricsSnapshot) -> Iterator[Metric]:
+    # prometheus-client is imported when a scrape comes, not with the API (cold starts).
+    from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily
 
-    def collect(self) -> Iterator[Metric]:
-        s = self.snapshot
-        labels = ["source", "dest"]
-        what = f"grouped by {s.grouping.source} x {s.grouping.dest}"
-        sent = CounterMetricFamily(
-            "cloudperf_probes_sent", f"Probes sent, all stored windows, {what}", labels=labels
-        )
-        received = CounterMetricFamily(
-            "cloudperf_probes_received", f"Replies received, all stored windows, {what}",
-            labels=labels,
-        )  # fmt: skip
-        dups = CounterMetricFamily(
-            "cloudperf_probes_duplicates", f"Duplicate replies, all stored windows, {what}",
-            labels=labels,
-        )  # fmt: skip
-        quantiles = GaugeMetricFamily(
-            "cloudperf_rtt_quantile_seconds",
-            "RTT quantile of the newest complete window (merged sketch, within 1 %)",
-            labels=[*labels, "quantile"],
-            unit="seconds",
-        )
-        extremes = GaugeMetricFamily(
-            "cloudperf_rtt_seconds",
-            "RTT min, mean and max of the newest complete window (exact)",
-            labels=[*labels, "stat"],
-            unit="seconds",
-        )
-        loss = GaugeMetricFamily(
-            "cloudperf_window_loss_ratio", "Loss of the newest complete window", labels=labels
-        )
-        start = GaugeMetricFamily(
-            "cloudperf_window_start_seconds",
-            "Start (Unix time) of the newest complete window the RTT figures are from",
-            labels=labels,
-            unit="seconds",
-        )
-        length = GaugeMetricFamily(
-            "cloudperf_window_length_seconds",
-            "Length of that window",
-            labels=labels,
-            unit="seconds",
-        )
-        for g in s.groups:
-            values = [g.source or "", g.dest or ""]
-            sent.add_metric(values, g.sent)
-            received.add_metric(values, g.received)
-            dups.add_metric(values, g.duplicates)
-            w = g.window
-            if w is None or g.window_start_s is None or g.window_s is None:
-                continue
-            start.add_metric(values, g.window_start_s)
-            length.add_metric(values, g.window_s)
-            if w.loss_ratio is not None:
-                loss.add_metric(values, w.loss_ratio)
-            for label, name in QUANTILES:
-                value = getattr(w, name)
-                if value is not None:
-                    quantiles.add_metric([*values, label], value / 1e6)
-            for label, name in _STATS:
-                value = getattr(w, name)
-                if value is not None:
-                    extremes.add_metric([*values, label], value / 1e6)
-        yield from (sent, received, dups, quantiles, extremes, loss, start, length)
-        for name, value, text in (
-            ("cloudperf_other_groups", s.other_groups, "Groups past the series cap, summed"),
-            ("cloudperf_series_cap", s.max_series, "The cap on (source, dest) groups"),
-        ):
-            yield GaugeMetricFamily(name, text, value=value)
-        for name, value in (
-            ("cloudperf_other_probes_sent", s.other_sent),
-            ("cloudperf_other_probes_received", s.other_received),
-            ("cloudperf_other_probes_duplicates", s.other_duplicates),
-        ):
-            yield CounterMetricFamily(name, "Sum over the groups past the series cap", value=value)
+    labels = ["source", "dest"]
+    what = f"grouped by {s.grouping.source} x {s.grouping.dest}"
+    sent = CounterMetricFamily(
+        "cloudperf_probes_sent", f"Probes sent, all stored windows, {what}", labels=labels
+    )
+    received = CounterMetricFamily(
+        "cloudperf_probes_received", f"Replies received, all stored windows, {what}",
+        labels=labels,
+    )  # fmt: skip
+    dups = CounterMetricFamily(
+        "cloudperf_probes_duplicates", f"Duplicate replies, all stored windows, {what}",
+        labels=labels,
+    )  # fmt: skip
+    quantiles = GaugeMetricFamily(
+        "cloudperf_rtt_quantile_seconds",
+        "RTT quantile of the newest complete window (merged sketch, within 1 %)",
+        labels=[*labels, "quantile"],
+        unit="seconds",
+    )
+    extremes = GaugeMetricFamily(
+        "cloudperf_rtt_seconds",
+        "RTT min, mean and max of the newest complete window (exact)",
+        labels=[*labels, "stat"],
+        unit="seconds",
+    )
+    loss = GaugeMetricFamily(
+        "cloudperf_window_loss_ratio", "Loss of the newest complete window", labels=labels
+    )
+    start = GaugeMetricFamily(
+        "cloudperf_window_start_seconds",
+        "Start (Unix time) of the newest complete window the RTT figures are from",
+        labels=labels,
+        unit="seconds",
+    )
+    length = GaugeMetricFamily(
+        "cloudperf_window_length_seconds",
+        "Length of that window",
+        labels=labels,
+        unit="seconds",
+    )
+    for g in s.groups:
+        values = [g.source or "", g.dest or ""]
+        sent.add_metric(values, g.sent)
+        received.add_metric(values, g.received)
+        dups.add_metric(values, g.duplicates)
+        w = g.window
+        if w is None or g.window_start_s is None or g.window_s is None:
+            continue
+        start.add_metric(values, g.window_start_s)
+        length.add_metric(values, g.window_s)
+        if w.loss_ratio is not None:
+            loss.add_metric(values, w.loss_ratio)
+        for label, name in QUANTILES:
+            value = getattr(w, name)
+            if value is not None:
+                quantiles.add_metric([*values, label], value / 1e6)
+        for label, name in _STATS:
+            value = getattr(w, name)
+            if value is not None:
+                extremes.add_metric([*values, label], value / 1e6)
+    yield from (sent, received, dups, quantiles, extremes, loss, start, length)
+    for name, value, text in (
+        ("cloudperf_other_groups", s.other_groups, "Groups past the series cap, summed"),
+        ("cloudperf_series_cap", s.max_series, "The cap on (source, dest) groups"),
+    ):
+        yield GaugeMetricFamily(name, text, value=value)
+    for name, value in (
+        ("cloudperf_other_probes_sent", s.other_sent),
+        ("cloudperf_other_probes_received", s.other_received),
+        ("cloudperf_other_probes_duplicates", s.other_duplicates),
+    ):
+        yield CounterMetricFamily(name, "Sum over the groups past the series cap", value=value)
 
 
 def render_openmetrics(snapshot: MetricsSnapshot) -> bytes:
-    """The snapshot in the OpenMetrics text format (ends with ``# EOF``)."""
+    """The snapshot in the OpenMetrics text format (ends with ``# EOF``), written by
+    prometheus-client from a per-request registry."""
+    from prometheus_client.openmetrics.exposition import generate_latest
+    from prometheus_client.registry import Collector, CollectorRegistry
+
+    class SnapshotCollector(Collector):
+        def collect(self) -> Iterator[Metric]:
+            return _families(snapshot)
+
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_SnapshotCollector(snapshot))
+    registry.register(SnapshotCollector())
     body: bytes = generate_latest(registry)  # type: ignore[no-untyped-call]
     return body
