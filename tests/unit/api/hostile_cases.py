@@ -138,7 +138,8 @@ def route_cases() -> list[Case]:
         out.append(case("as a deleted user", "deleted_user", **unauth))
         out.append(case("with a probe token", "p1", **unauth))
         for role, rank in ROLE_RANK.items():
-            if rank < ROLE_RANK[op.auth]:
+            # /metrics ("scraper"): the scrape token, or else a viewer session.
+            if rank < ROLE_RANK["viewer" if op.auth == "scraper" else op.auth]:
                 out.append(case(f"as {role}", role, status=403, code="forbidden"))
     return out
 
@@ -596,6 +597,24 @@ SPECIFIC: list[Case] = [
         "invalid_cursor",
         auth="viewer",
     ),
+    Case("export: a format", "GET", b"/v1/export?format=xlsx", 400, "invalid_query", auth="viewer"),
+    Case(
+        "export: since after until",
+        "GET",
+        b"/v1/export?since=1h&until=2h",
+        400,
+        "invalid_query",
+        auth="viewer",
+    ),
+    Case(
+        "export: group_by and dest_by",
+        "GET",
+        b"/v1/export?group_by=pair&dest_by=asn",
+        400,
+        "invalid_query",
+        auth="viewer",
+    ),
+    Case("export: empty probe", "GET", b"/v1/export?probe=", 400, "invalid_query", auth="viewer"),
     Case("search: no q", "GET", b"/v1/search", 400, "invalid_query", auth="viewer"),
     Case("search: empty q", "GET", b"/v1/search?q=", 400, "invalid_query", auth="viewer"),
     Case(
