@@ -13,11 +13,21 @@ Everything that runs cloudperf (the CLI, benchmarks, tests, later the Lambda han
 ``cache``              ``CLOUDPERF_CACHE``         ``memory://default`` (also serves sessions,
                                                    liveness, counters and cursors)
 ``fping_path``         ``CLOUDPERF_FPING``         fping found on ``PATH``
+``db_secret_arn``      ``CLOUDPERF_DB_SECRET_ARN`` none: with no store URL, the store is MySQL
+                                                   with the credentials of this secret
+``db_name``            ``CLOUDPERF_DB_NAME``       the secret's ``dbname``
+``db_options``         ``CLOUDPERF_DB_OPTIONS``    none (``mysql://`` query options)
 =====================  ==========================  ============================================
 
 Flags win over the environment, the environment over the defaults. ``memory://default``
 keeps queues and caches in this process, shared by everything in it, so with no
 configuration at all a local server runs on SQLite plus in-process queues.
+
+On Lambda no store URL is set: the database's credentials live in a Secrets Manager secret
+(the JSON RDS writes: ``username``, ``password``, ``host``, ``port``, ``dbname``). Its ARN
+makes the config *pending* (:attr:`Config.needs_db_secret`); whoever fetched the secret's
+text (``lambda_entry``, once per container) turns it into the ``mysql://`` URL with
+:meth:`Config.with_db_secret`, the password percent-encoded.
 
 ``Services`` opens each port through the backend registry (:mod:`cloudperf_core.backends`)
 on first use, or eagerly for the names given to :meth:`Services.open` (a Lambda handler
@@ -36,6 +46,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, cast
+from urllib.parse import quote
 
 import anyio
 import msgspec
@@ -58,7 +69,7 @@ from cloudperf_core.settings import ServiceSettings, settings_from_env
 if TYPE_CHECKING:
     from cloudperf_core.service.scheduling import TickPorts
 
-__all__ = ["ENV_VARS", "LOCAL_URL", "Config", "Services", "default_store_url"]
+__all__ = ["ENV_VARS", "LOCAL_URL", "Config", "DbSecret", "Services", "default_store_url"]
 
 
 class _Closable(Protocol):
@@ -73,6 +84,9 @@ ENV_VARS: dict[str, str] = {
     "reports": "CLOUDPERF_REPORTS",
     "cache": "CLOUDPERF_CACHE",
     "fping_path": "CLOUDPERF_FPING",
+    "db_secret_arn": "CLOUDPERF_DB_SECRET_ARN",
+    "db_name": "CLOUDPERF_DB_NAME",
+    "db_options": "CLOUDPERF_DB_OPTIONS",
 }
 # The ports served by the cache URL.
 _CACHE_PORTS = frozenset({"cache", "sessions", "liveness", "counters", "cursors"})
@@ -86,8 +100,25 @@ def default_store_url() -> str:
     return f"sqlite:///{data_dir / 'cloudperf.db'}"
 
 
+class DbSecret(msgspec.Struct, frozen=True, kw_only=True):
+    """The fields of an RDS/Aurora Secrets Manager secret that make a ``mysql://`` URL."""
+
+    username: str
+    password: str
+    host: str
+    port: int = 3306
+    dbname: str | None = None
+
+    def __repr__(self) -> str:
+        return f"DbSecret(username={self.username!r}, host={self.host!r}, port={self.port})"
+
+
 class Config(msgspec.Struct, frozen=True, kw_only=True):
-    """Backend URLs for every port, plus the other settings taken from the environment."""
+    """Backend URLs for every port, plus the other settings taken from the environment.
+
+    ``store`` is empty while it is still to come from the database secret
+    (:attr:`needs_db_secret`).
+    """
 
     store: str
     catalog: str | None = None  # None: the store's URL
@@ -95,6 +126,10 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     reports: str = LOCAL_URL
     cache: str = LOCAL_URL
     fping_path: str | None = None  # None: fping on PATH
+    # The store from a Secrets Manager secret, when no store URL is given (Lambda).
+    db_secret_arn: str | None = None
+    db_name: str | None = None  # None: the secret's dbname
+    db_options: str | None = None  # mysql:// query options, e.g. pool_size=2&connect_timeout_s=5
     # The service's knobs (``CLOUDPERF_<FIELD>``; see cloudperf_core.settings).
     settings: ServiceSettings = msgspec.field(default_factory=ServiceSettings)
 
@@ -114,11 +149,48 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
             if value:
                 values[name] = value
         if "store" not in values:
-            values["store"] = default_store_url()
+            values["store"] = "" if "db_secret_arn" in values else default_store_url()
         return cls(**values, settings=settings_from_env(env))
+
+    @property
+    def needs_db_secret(self) -> bool:
+        """True while the store's URL is still to be built from the database secret."""
+        return not self.store and self.db_secret_arn is not None
+
+    def with_db_secret(self, secret_string: str) -> Config:
+        """This config with the store (and a catalogue on it) at the database the secret names.
+
+        ``secret_string`` is the secret's JSON text. Errors never quote it.
+        """
+        try:
+            secret = msgspec.json.decode(secret_string, type=DbSecret)
+        except msgspec.DecodeError as exc:
+            # msgspec names the field and the expected type, never the value.
+            raise BackendConfigError(
+                f"the database secret {self.db_secret_arn} is not the JSON of a database "
+                f"secret (username, password, host, port): {exc}"
+            ) from None
+        database = self.db_name or secret.dbname
+        if not database:
+            raise BackendConfigError(
+                f"no database name: set CLOUDPERF_DB_NAME (the secret {self.db_secret_arn} "
+                "has no dbname)"
+            )
+        url = (
+            f"mysql://{quote(secret.username, safe='')}:{quote(secret.password, safe='')}"
+            f"@{secret.host}:{secret.port}/{quote(database, safe='')}"
+        )
+        if self.db_options:
+            url += "?" + self.db_options.lstrip("?")
+        return msgspec.structs.replace(self, store=url)
 
     def url_for(self, port: PortName) -> str:
         """The backend URL that serves ``port``."""
+        if self.needs_db_secret and (port == "store" or (port == "catalog" and not self.catalog)):
+            raise BackendConfigError(
+                f"the {port}'s URL comes from the database secret {self.db_secret_arn}: "
+                "fetch it first (Config.with_db_secret)"
+            )
         if port == "catalog":
             return self.catalog or self.store
         if port in _CACHE_PORTS:

@@ -227,3 +227,72 @@ def test_one_services_object_serves_successive_event_loops(tmp_path: Path) -> No
         assert [asyncio.run(invocation(n)) for n in range(3)] == [1, 2, 3]
     finally:
         asyncio.run(services.aclose())
+
+
+# --- the store from a database secret (Lambda) -------------------------------------------------
+
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:cloudperf-db-AbCdEf"
+
+
+def test_a_secret_arn_without_a_store_url_leaves_the_store_pending() -> None:
+    env = {"CLOUDPERF_DB_SECRET_ARN": SECRET_ARN, "CLOUDPERF_DB_NAME": "cloudperf"}
+    config = Config.from_env(env)
+    assert config.needs_db_secret
+    with pytest.raises(BackendConfigError, match="comes from the database secret"):
+        config.url_for("store")
+    with pytest.raises(BackendConfigError, match="comes from the database secret"):
+        config.url_for("catalog")
+    # A store URL given as well wins: the secret is not needed.
+    assert not Config.from_env({**env, "CLOUDPERF_STORE": "sqlite:///x.db"}).needs_db_secret
+
+
+def test_the_store_url_is_built_from_the_secret_with_the_password_percent_encoded() -> None:
+    config = Config.from_env(
+        {
+            "CLOUDPERF_DB_SECRET_ARN": SECRET_ARN,
+            "CLOUDPERF_DB_NAME": "cloudperf",
+            "CLOUDPERF_DB_OPTIONS": "pool_size=2&connect_timeout_s=5",
+        }
+    )
+    secret = (
+        '{"username": "admin", "password": "p@ss:w/rd?#%x", "engine": "mysql", '
+        '"host": "db.cluster-x.eu-west-1.rds.amazonaws.com", "port": 3306, '
+        '"dbClusterIdentifier": "cloudperf", "dbname": "other"}'
+    )
+    resolved = config.with_db_secret(secret)
+    assert not resolved.needs_db_secret
+    assert resolved.store == (
+        "mysql://admin:p%40ss%3Aw%2Frd%3F%23%25x@db.cluster-x.eu-west-1.rds.amazonaws.com:3306/"
+        "cloudperf?pool_size=2&connect_timeout_s=5"
+    )
+    assert resolved.url_for("catalog") == resolved.store
+    assert "p%40ss" not in repr(resolved) and "p@ss" not in repr(resolved)
+    # The adapter decodes it back to the same password.
+    from adapters.aurora.config import AuroraConfig
+
+    parsed = AuroraConfig.from_url(resolved.store)
+    assert (parsed.password, parsed.database, parsed.options.pool_size) == (
+        "p@ss:w/rd?#%x",
+        "cloudperf",
+        2,
+    )
+
+
+def test_without_a_database_name_the_secrets_dbname_is_used() -> None:
+    config = Config.from_env({"CLOUDPERF_DB_SECRET_ARN": SECRET_ARN})
+    resolved = config.with_db_secret('{"username":"u","password":"pw","host":"h","dbname":"d"}')
+    assert resolved.store == "mysql://u:pw@h:3306/d"
+    with pytest.raises(BackendConfigError, match="CLOUDPERF_DB_NAME"):
+        config.with_db_secret('{"username":"u","password":"pw","host":"h"}')
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"username":"u","password":"hunter2-secret"}', "hunter2-secret", '{"password": 12}'],
+)
+def test_a_bad_secret_is_a_config_error_that_never_quotes_it(text: str) -> None:
+    config = Config.from_env({"CLOUDPERF_DB_SECRET_ARN": SECRET_ARN, "CLOUDPERF_DB_NAME": "d"})
+    with pytest.raises(BackendConfigError, match="not the JSON of a database secret") as caught:
+        config.with_db_secret(text)
+    assert "hunter2" not in str(caught.value)
+    assert "12" not in str(caught.value).replace(SECRET_ARN, "")
