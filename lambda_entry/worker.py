@@ -15,6 +15,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from cloudperf_core.bootstrap import Services
+from cloudperf_core.errors import InvalidSpecError
 from lambda_entry._runtime import call, make_logger, metrics
 
 logger = make_logger("worker")
@@ -51,5 +52,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     records = event.get("Records")
     if not isinstance(records, list):
         # Not an SQS event: raising fails the invocation (an SQS batch would come back).
-        raise TypeError("the worker is triggered by SQS: the event has no Records list")
+        raise InvalidSpecError("the worker is triggered by SQS: the event has no Records list")
     return call(lambda services: _ingest(services, records))

@@ -16,6 +16,7 @@ import pytest
 
 from cloudperf_core.api.routes.console import console
 from cloudperf_core.bootstrap import Services
+from cloudperf_core.errors import InvalidSpecError
 from cloudperf_core.protocol import ReportSubmission
 from lambda_entry import _runtime, admin, api, worker
 from tests.support.lambda_events import (
@@ -244,5 +245,5 @@ def test_a_bad_request_is_a_4xx_with_error_and_detail(
 def test_a_worker_event_without_records_fails_the_invocation(
     lambda_env: str, context: LambdaContext
 ) -> None:
-    with pytest.raises(TypeError, match="no Records"):
+    with pytest.raises(InvalidSpecError, match="no Records"):
         worker.handler({"detail-type": "Scheduled Event"}, context)
