@@ -24,8 +24,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Awaitable, Callable, Hashable
-from importlib.metadata import entry_points
-from typing import Literal, TypeVar, cast, get_args
+from typing import TYPE_CHECKING, Literal, TypeVar, cast, get_args
 
 from cloudperf_core.errors import BackendConfigError, CloudperfError
 from cloudperf_core.ports import (
@@ -37,6 +36,9 @@ from cloudperf_core.ports import (
     ReportQueue,
     ReportSpool,
 )
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 __all__ = [
     "AGENT_PORTS",
@@ -144,13 +146,20 @@ class SharedResources:
             raise first
 
 
+def _entry_points() -> list[EntryPoint]:
+    # importlib.metadata costs a Lambda handler's cold import ~15 ms: read on first open.
+    from importlib.metadata import entry_points
+
+    return list(entry_points(group=ENTRY_POINT_GROUP))
+
+
 def available_schemes() -> list[str]:
-    return sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+    return sorted(ep.name for ep in _entry_points())
 
 
 @functools.cache  # scanning the installed distributions costs ~30 ms; a failure is not kept
 def _factory(scheme: str) -> BackendFactory:
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
+    for ep in _entry_points():
         if ep.name == scheme:
             try:
                 return cast(BackendFactory, ep.load())
