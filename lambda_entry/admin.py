@@ -6,7 +6,7 @@ The event is ``{"action": NAME, ...}``; the same use-cases as ``cloudperf admin`
 action              fields                                      result (besides ``ok: true``)
 ==================  ==========================================  ===============================
 ``migrate``                                                     ``schema``: port -> applied
-``create_user``     ``name``, ``role``, ``password``            ``user``, ``role``
+``create_user``     ``username``, ``role``, ``password``        ``user``, ``role``
 ``register_probe``  ``name``, ``location``                      ``probe_id``, ``token`` (once)
 ``rotate_token``    ``name``                                    ``probe_id``, ``token`` (once)
 ``disable_probe``   ``name``                                    ``probe_id``, ``enabled``
@@ -36,45 +36,43 @@ from lambda_entry._runtime import call, jsonable, make_logger
 
 logger = make_logger("admin")
 
-_Name = str
-
 
 class Migrate(msgspec.Struct, tag="migrate", tag_field="action", forbid_unknown_fields=True):
     pass
 
 
 class CreateUser(msgspec.Struct, tag="create_user", tag_field="action", forbid_unknown_fields=True):
-    name: _Name
+    username: str  # as in POST /v1/login
     role: str
     password: str
 
     def __repr__(self) -> str:
-        return f"CreateUser(name={self.name!r}, role={self.role!r})"
+        return f"CreateUser(username={self.username!r}, role={self.role!r})"
 
 
 class RegisterProbe(
     msgspec.Struct, tag="register_probe", tag_field="action", forbid_unknown_fields=True
 ):
-    name: _Name
+    name: str
     location: str
 
 
 class RotateToken(
     msgspec.Struct, tag="rotate_token", tag_field="action", forbid_unknown_fields=True
 ):
-    name: _Name
+    name: str
 
 
 class DisableProbe(
     msgspec.Struct, tag="disable_probe", tag_field="action", forbid_unknown_fields=True
 ):
-    name: _Name
+    name: str
 
 
 class EnableProbe(
     msgspec.Struct, tag="enable_probe", tag_field="action", forbid_unknown_fields=True
 ):
-    name: _Name
+    name: str
 
 
 class Pause(msgspec.Struct, tag="pause", tag_field="action", forbid_unknown_fields=True):
@@ -148,7 +146,7 @@ async def _run(action: Action, services: Services) -> dict[str, Any]:
     match action:
         case Migrate():
             return await _migrate(services)
-        case CreateUser(name=name, role=role, password=password):
+        case CreateUser(username=name, role=role, password=password):
             from cloudperf_core.auth import PasswordHasher
             from cloudperf_core.errors import InvalidSpecError
 

@@ -105,7 +105,7 @@ def test_an_import_resumes_nothing_twice_and_a_missing_file_is_refused(
         ({"action": "frobnicate"}, "invalid", "unknown action 'frobnicate': one of migrate"),
         ({"name": "x"}, "invalid", '"action": one of'),
         ("migrate", "invalid", '"action": one of'),
-        ({"action": "create_user", "name": "x", "role": "admin"}, "invalid", "password"),
+        ({"action": "create_user", "username": "x", "role": "admin"}, "invalid", "password"),
         ({"action": "migrate", "extra": 1}, "invalid", "extra"),
         ({"action": "import", "kind": "geoip", "text": "x"}, "invalid", "kind"),
         ({"action": "register_probe", "name": "x-1", "location": "Atlantis"}, "not_found",
@@ -113,7 +113,7 @@ def test_an_import_resumes_nothing_twice_and_a_missing_file_is_refused(
         ({"action": "rotate_token", "name": "nobody-1"}, "not_found", "nobody-1"),
         ({"action": "enable_probe", "name": "nobody-1"}, "not_found", "nobody-1"),
         ({"action": "register_probe", "name": "Bad Name!", "location": FRA}, "invalid", "probe"),
-        ({"action": "create_user", "name": "u", "role": "root", "password": "long enough pw"},
+        ({"action": "create_user", "username": "u", "role": "root", "password": "long enough pw"},
          "invalid", "role"),
     ],
 )  # fmt: skip
@@ -127,7 +127,12 @@ def test_a_bad_event_is_a_refusal_with_error_and_detail(
 
 
 def test_a_taken_user_name_is_a_conflict(lambda_env: str, context: LambdaContext) -> None:
-    event = {"action": "create_user", "name": "ann", "role": "viewer", "password": "long enough pw"}
+    event = {
+        "action": "create_user",
+        "username": "ann",
+        "role": "viewer",
+        "password": "long enough pw",
+    }
     assert admin.handler(event, context)["ok"]
     taken = admin.handler(event, context)
     assert (taken["ok"], taken["error"]) == (False, "conflict")
@@ -144,7 +149,7 @@ def test_no_password_or_token_reaches_the_logs(
     password = "correct horse battery staple"
     rotated = admin.handler({"action": "rotate_token", "name": "fra-1"}, context)["token"]
     wrong = admin.handler(
-        {"action": "create_user", "name": "ann", "role": "viewer", "password": "hunter2-xyz"},
+        {"action": "create_user", "username": "ann", "role": "viewer", "password": "hunter2-xyz"},
         context,
     )
     assert wrong["ok"] is False  # a refused create_user must not log its password either

@@ -62,7 +62,7 @@ def setup_probe(context: LambdaContext) -> str:
     assert ip2asn["ok"] and ip2asn["records"] > 0, ip2asn
     made = admin.handler({"action": "register_probe", "name": "fra-1", "location": FRA}, context)
     assert made["ok"], made
-    user = {"action": "create_user", "name": "ann", "role": "viewer", "password": PASSWORD}
+    user = {"action": "create_user", "username": "ann", "role": "viewer", "password": PASSWORD}
     assert admin.handler(user, context)["ok"]
     return str(made["token"])
 
