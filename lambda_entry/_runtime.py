@@ -37,17 +37,19 @@ if metrics.namespace is None:  # POWERTOOLS_METRICS_NAMESPACE unset (tests, a lo
     metrics.namespace = NAMESPACE
 
 
+# Loggers that write through the handler's: the core, the adapters, and Mangum's request lines.
+_LIBRARY_LOGGERS = ("cloudperf_core", "adapters", "mangum")
+
+
 def make_logger(function: str) -> Logger:
     """The handler's JSON logger; the core's and the adapters' loggers write through it.
 
     ``service`` is what the CDK app sets as ``POWERTOOLS_SERVICE_NAME`` for the function.
     """
     logger = Logger(service=f"cloudperf-{function}")
-    for name in ("cloudperf_core", "adapters", "lambda_entry"):
-        logging.getLogger(name)  # registered, so the copy below finds it
-    copy_config_to_registered_loggers(
-        source_logger=logger, include={"cloudperf_core", "adapters", "lambda_entry"}
-    )
+    for name in _LIBRARY_LOGGERS:
+        logging.getLogger(name)  # registered now, so the copy below finds it
+    copy_config_to_registered_loggers(source_logger=logger, include=set(_LIBRARY_LOGGERS))
     return logger
 
 
@@ -92,22 +94,23 @@ class Runtime:
         self._services: Services | None = None
         self._lock: asyncio.Lock | None = None
 
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        """The container's event loop (also the thread's current loop, for Mangum)."""
+    def _runner_now(self) -> asyncio.Runner:
         if self._runner is None:
             self._runner = asyncio.Runner()
-        return self._runner.get_loop()
+        return self._runner
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The container's event loop (also the thread's current loop, which Mangum uses)."""
+        return self._runner_now().get_loop()
 
     def run(self, work: Callable[[], Awaitable[T]]) -> T:
         """Run ``work()`` to completion on the container's loop."""
-        self.loop  # noqa: B018  (made on first use)
-        assert self._runner is not None
 
         async def main() -> T:
             return await work()
 
-        return self._runner.run(main())
+        return self._runner_now().run(main())
 
     async def services(self) -> Services:
         """The container's services; the first call reads the config (and the secret)."""
