@@ -3,6 +3,8 @@ in-memory backends named for the test; the container's runtime is closed after e
 
 from __future__ import annotations
 
+import logging
+import sys
 import uuid
 from collections.abc import Iterator
 
@@ -20,8 +22,9 @@ CHEAP_HASHING = {
 
 
 @pytest.fixture
-def lambda_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A fresh container: its own memory:// backends; yields the store's URL."""
+def lambda_env(monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> Iterator[str]:
+    """A fresh container: its own memory:// backends; yields the store's URL. Its logs and
+    metrics (stdout) are in ``capfd``."""
     name = uuid.uuid4().hex
     store = f"memory://store-{name}"
     for variable, value in {
@@ -36,9 +39,22 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         monkeypatch.delenv(variable, raising=False)
     _runtime.runtime.close()
     reset_api()
+    _logs_to_current_stdout()
     yield store
     _runtime.runtime.close()
     reset_api()
+
+
+def _logs_to_current_stdout() -> None:
+    """Point the handlers' JSON log stream at this test's stdout (capfd reads it there).
+
+    Powertools binds ``sys.stdout`` when a handler module is imported, which was another
+    test's capture, maybe closed since.
+    """
+    for name in ("api", "worker", "scheduler", "admin"):
+        for handler in logging.getLogger(f"cloudperf-{name}").handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.stream = sys.stdout  # not setStream: it flushes the closed one
 
 
 def reset_api() -> None:
