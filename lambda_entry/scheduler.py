@@ -20,18 +20,9 @@ logger = make_logger("scheduler")
 
 async def _tick(services: Services) -> dict[str, Any]:
     from cloudperf_core.clock import SystemClock
-    from cloudperf_core.service.scheduling import TickPorts, run_tick
+    from cloudperf_core.service.scheduling import run_tick
 
-    ports = TickPorts(
-        catalog=await services.catalog(),
-        jobs=await services.jobs(),
-        liveness=await services.liveness(),
-        cursors=await services.cursors(),
-        cache=await services.cache(),
-        counters=await services.counters(),
-        store=await services.store(),
-    )
-    result = await run_tick(ports, services.config.settings, SystemClock())
+    result = await run_tick(await services.tick_ports(), services.config.settings, SystemClock())
     metrics.add_metric("LatencyJobsIssued", MetricUnit.Count, result.latency_jobs)
     metrics.add_metric("DiscoveryJobsIssued", MetricUnit.Count, result.discovery_jobs)
     metrics.add_metric("LeasesReaped", MetricUnit.Count, result.reaped)
