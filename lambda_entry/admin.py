@@ -217,7 +217,8 @@ def _error_code(exc: CloudperfError) -> tuple[str, str]:
     return code, str(exc)
 
 
-@logger.inject_lambda_context(clear_state=True)  # log_event stays off: events hold passwords
+# log_event=False wins over POWERTOOLS_LOGGER_LOG_EVENT: events hold passwords.
+@logger.inject_lambda_context(clear_state=True, log_event=False)
 def handler(event: Any, context: Any) -> dict[str, Any]:
     try:
         action = parse_action(event)

@@ -49,7 +49,7 @@ def _request_id(event: dict[str, Any]) -> str | None:
     return None if trace is None else str(trace)
 
 
-@logger.inject_lambda_context(clear_state=True)
+@logger.inject_lambda_context(clear_state=True, log_event=False)  # bearer tokens, passwords
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.set_correlation_id(_request_id(event))
     return _mangum()(event, context)

@@ -32,6 +32,6 @@ async def _tick(services: Services) -> dict[str, Any]:
 
 
 @metrics.log_metrics
-@logger.inject_lambda_context(clear_state=True)
+@logger.inject_lambda_context(clear_state=True, log_event=False)
 def handler(event: Any, context: Any) -> dict[str, Any]:
     return call(_tick)

@@ -47,7 +47,7 @@ async def _ingest(services: Services, records: list[dict[str, Any]]) -> dict[str
 
 
 @metrics.log_metrics
-@logger.inject_lambda_context(clear_state=True)
+@logger.inject_lambda_context(clear_state=True, log_event=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     records = event.get("Records")
     if not isinstance(records, list):
