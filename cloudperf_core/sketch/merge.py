@@ -22,6 +22,7 @@ sum is exact, so the batch path's float sum does not depend on the order of the 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
@@ -31,7 +32,7 @@ from cloudperf_core.errors import InvalidSpecError
 from cloudperf_core.sketch import layout as fmt
 from cloudperf_core.sketch.latency import LatencySketch
 
-__all__ = ["merge_groups", "merge_serialized"]
+__all__ = ["MergedTables", "merge_groups", "merge_serialized", "merge_tables"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -96,9 +97,70 @@ def _load(blob: bytes) -> LatencySketch:
 
 def _merge_batch(blobs: Sequence[bytes], sizes: Sequence[int]) -> list[bytes | None]:
     """The batch path: merged bytes per group, ``None`` for a group it does not accept."""
+    m = merge_tables(blobs, sizes)
+    n_groups = m.ok.size
+    if bool(m.ok.all()):
+        encoded: list[bytes | None] = list(
+            fmt.encode_many(
+                _ALPHA, m.count, m.zero, m.lo, m.hi, m.total, m.owner, m.index, m.counts
+            )
+        )
+        return encoded
+    accepted = np.flatnonzero(m.ok)
+    # Entries belong to accepted groups only: renumber those 0..len(accepted)-1.
+    renumber = np.cumsum(m.ok) - 1
+    written = fmt.encode_many(
+        _ALPHA,
+        m.count[accepted],
+        m.zero[accepted],
+        m.lo[accepted],
+        m.hi[accepted],
+        m.total[accepted],
+        renumber[m.owner],
+        m.index,
+        m.counts,
+    )
+    out: list[bytes | None] = [None] * n_groups
+    for g, blob in zip(accepted.tolist(), written, strict=True):
+        out[g] = blob
+    return out
+
+
+@dataclass(frozen=True)
+class MergedTables:
+    """Merged sketches of many groups as arrays (what :func:`merge_tables` returns).
+
+    Group ``g`` was merged by the batch path iff ``ok[g]``; then it holds ``count[g]``
+    samples, ``zero[g]`` of them in the zero bucket, exact ``lo``/``hi`` (``inf``/``-inf``
+    when empty) and ``total``, and its buckets are the entries ``e`` with ``owner[e] == g``
+    (``owner`` ascending, ``index`` ascending within a group, ``counts`` > 0). Fields of a
+    group that is not ``ok`` are meaningless and it has no entries.
+    """
+
+    ok: BoolArray
+    count: IntArray
+    zero: IntArray
+    lo: FloatArray
+    hi: FloatArray
+    total: FloatArray
+    owner: IntArray
+    index: IntArray
+    counts: IntArray
+
+
+def merge_tables(blobs: Sequence[bytes], sizes: Sequence[int]) -> MergedTables:
+    """The batch path of :func:`merge_groups` without the encoding: every group's merged
+    sketch as arrays, with ``ok`` false for a group the batch path does not accept (merge
+    those with :func:`merge_groups`, which raises the exact error of a bad one).
+
+    Every size must be at least 1 and the sizes must add up to ``len(blobs)``.
+    """
     n_groups = len(sizes)
     if not n_groups:
-        return []
+        none = np.zeros(0, np.int64)
+        return MergedTables(np.zeros(0, np.bool_), none, none, none.astype(np.float64),
+                            none.astype(np.float64), none.astype(np.float64), none, none,
+                            none)  # fmt: skip
     size = np.asarray(sizes, dtype=np.int64)
     owner = np.repeat(np.arange(n_groups, dtype=np.int64), size)
     lengths = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs))
@@ -125,31 +187,17 @@ def _merge_batch(blobs: Sequence[bytes], sizes: Sequence[int]) -> list[bytes | N
     if keys.size:
         first = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
         keys, counts = keys[first], np.add.reduceat(counts, first)
-    if bool(group_ok.all()):
-        encoded: list[bytes | None] = list(
-            fmt.encode_many(
-                _ALPHA, count, zero, lo, hi, total, keys // _LIMIT, keys % _LIMIT, counts
-            )
-        )
-        return encoded
-    accepted = np.flatnonzero(group_ok)
-    # Entries belong to accepted groups only: renumber those 0..len(accepted)-1.
-    renumber = np.cumsum(group_ok) - 1
-    written = fmt.encode_many(
-        _ALPHA,
-        count[accepted],
-        zero[accepted],
-        lo[accepted],
-        hi[accepted],
-        total[accepted],
-        renumber[keys // _LIMIT],
-        keys % _LIMIT,
-        counts,
+    return MergedTables(
+        ok=group_ok,
+        count=count,
+        zero=zero,
+        lo=lo,
+        hi=hi,
+        total=total,
+        owner=keys // _LIMIT,
+        index=keys % _LIMIT,
+        counts=counts,
     )
-    out: list[bytes | None] = [None] * n_groups
-    for g, blob in zip(accepted.tolist(), written, strict=True):
-        out[g] = blob
-    return out
 
 
 class _Headers:

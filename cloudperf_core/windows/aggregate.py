@@ -22,9 +22,8 @@ Conventions:
 
 from __future__ import annotations
 
-import math
 import sys
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from itertools import pairwise
 from typing import TypeVar
 
@@ -33,7 +32,6 @@ import msgspec
 from cloudperf_core.errors import InvalidSpecError
 from cloudperf_core.limits import check_row
 from cloudperf_core.models import (
-    LatencyStats,
     MeasurementReport,
     ReportWindows,
     TargetResult,
@@ -42,8 +40,9 @@ from cloudperf_core.models import (
 )
 from cloudperf_core.sketch.latency import LatencySketch
 from cloudperf_core.sketch.merge import merge_groups, merge_serialized
-from cloudperf_core.stats import PERCENTILES, effective_counts, loss_ratio
+from cloudperf_core.stats import effective_counts
 from cloudperf_core.windows.batch import fast_path_fits, rows_from_arrays
+from cloudperf_core.windows.summary import summarize
 
 __all__ = [
     "WindowKey",
@@ -321,53 +320,6 @@ def merge_into(rows: dict[WindowKey, WindowAggregate], new: Iterable[WindowAggre
     rows.update(merged)
 
 
-def summarize(windows: Iterable[WindowAggregate]) -> LatencyStats:
-    """Merged stats of any set of rows (different sources, targets and windows allowed).
-
-    Counts, loss, min, max, mean and stddev are exact; jitter is the mean over all
-    within-batch pairs; percentiles come from the merged sketch (<= 1 % relative error).
-    """
-    sent = received = duplicates = rtt_sum = jitter_sum = jitter_pairs = 0
-    sumsq = 0.0
-    lo: int | None = None
-    hi: int | None = None
-    sketch = LatencySketch()
-    for row in windows:
-        sent += row.sent
-        received += row.received
-        duplicates += row.duplicates
-        rtt_sum += row.rtt_sum_us
-        sumsq += row.rtt_sumsq_us2
-        lo = _opt(min, lo, row.rtt_min_us)
-        hi = _opt(max, hi, row.rtt_max_us)
-        jitter_sum += row.jitter_sum_us
-        jitter_pairs += row.jitter_pairs
-        if row.sketch:
-            sketch.merge(LatencySketch.from_bytes(row.sketch))
-    stats = LatencyStats(
-        sent=sent,
-        received=received,
-        duplicates=duplicates,
-        loss_ratio=loss_ratio(sent, received),
-    )
-    if lo is not None and hi is not None:
-        stats.min_us = float(lo)
-        stats.max_us = float(hi)
-    if received and lo is not None:
-        mean = rtt_sum / received
-        stats.mean_us = mean
-        # Clamped: sum-of-squares arithmetic can dip a hair below zero for constant samples.
-        stats.stddev_us = math.sqrt(max(sumsq / received - mean * mean, 0.0))
-    if jitter_pairs:
-        stats.jitter_us = jitter_sum / jitter_pairs
-    if sketch.count:
-        for (name, _), value in zip(
-            PERCENTILES, sketch.quantiles([q for _, q in PERCENTILES]), strict=True
-        ):
-            setattr(stats, name, value)
-    return stats
-
-
 def rewindow(window: WindowAggregate, window_s: int) -> WindowAggregate:
     """The same row in a coarser window (``window_s`` a multiple of the row's window)."""
     _check_window(window_s)
@@ -382,11 +334,3 @@ def rewindow(window: WindowAggregate, window_s: int) -> WindowAggregate:
 def _check_window(window_s: int) -> None:
     if isinstance(window_s, bool) or not isinstance(window_s, int) or window_s <= 0:
         raise InvalidSpecError(f"window_s must be a positive integer, got {window_s!r}")
-
-
-def _opt(pick: Callable[[int, int], int], a: int | None, b: int | None) -> int | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return pick(a, b)

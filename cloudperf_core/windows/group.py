@@ -6,9 +6,10 @@ destination dimension (``target``, ``location``, ``city``, ``asn``, ``country``,
 already filtered by the store; what the catalogue knows about them (locations by id, probes,
 group memberships) comes in a :class:`PlaceIndex`.
 
-Every group's stats come from :func:`~cloudperf_core.windows.aggregate.summarize` over its
-rows, so percentiles are read from the merged sketch, never averaged. A row whose location is
-in several groups counts in each of them; a row the destination dimension knows nothing about
+Every group's stats come from :func:`~cloudperf_core.windows.summary.summarize_many` over
+its rows (all groups at once), so percentiles are read from the merged sketch, never
+averaged. A row whose location is in several groups counts in each of them; a row the
+destination dimension knows nothing about
 (an untagged target grouped by country, a location in no group) lands in the ``None`` group.
 
 >>> group_windows(rows, Grouping(source="probe_location", dest="country"), index)  # doctest: +SKIP
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from cloudperf_core.catalog import Location, Probe, asn_key, city_key
 from cloudperf_core.errors import InvalidSpecError
 from cloudperf_core.models import GroupBy, Grouping, GroupStats, WindowAggregate
-from cloudperf_core.windows.aggregate import summarize
+from cloudperf_core.windows.summary import summarize_many
 
 __all__ = [
     "GROUPINGS",
@@ -105,16 +106,18 @@ def group_windows(
             rows_of.setdefault(key, []).append(row)
             known = names.get(key, (None, None))
             names[key] = (known[0] or source_name, known[1] or dest_name)
+    keys = sorted(rows_of, key=_order)
+    stats = summarize_many([rows_of[key] for key in keys])
     return [
         GroupStats(
             source=source,
             dest=dest,
-            stats=summarize(rows),
-            windows=len(rows),
+            stats=group_stats,
+            windows=len(rows_of[(source, dest)]),
             source_name=names[(source, dest)][0],
             dest_name=names[(source, dest)][1],
         )
-        for (source, dest), rows in sorted(rows_of.items(), key=lambda kv: _order(kv[0]))
+        for (source, dest), group_stats in zip(keys, stats, strict=True)
     ]
 
 
