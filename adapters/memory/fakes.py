@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio.lowlevel
 import msgspec
@@ -72,15 +72,31 @@ class FakeClock:
 
 def matches(query: StatsQuery, w: WindowAggregate) -> bool:
     """Whether a window row passes the query's filters (``None`` = no filter, ``()`` = none)."""
-    if query.sources is not None and w.source not in query.sources:
-        return False
-    if query.targets is not None and w.target not in query.targets:
-        return False
-    if query.dest_location_ids is not None and w.dest_location_id not in query.dest_location_ids:
-        return False
-    if query.since_s is not None and w.window_start_s < query.since_s:
-        return False
-    return query.until_s is None or w.window_start_s < query.until_s
+    return _Filter(query)(w)
+
+
+class _Filter:
+    """:func:`matches` for one query, its lists turned into sets once (not once per row)."""
+
+    def __init__(self, query: StatsQuery) -> None:
+        def as_set(values: Sequence[Any] | None) -> frozenset[Any] | None:
+            return None if values is None else frozenset(values)
+
+        self.sources = as_set(query.sources)
+        self.targets = as_set(query.targets)
+        self.dests = as_set(query.dest_location_ids)
+        self.since_s, self.until_s = query.since_s, query.until_s
+
+    def __call__(self, w: WindowAggregate) -> bool:
+        if self.sources is not None and w.source not in self.sources:
+            return False
+        if self.targets is not None and w.target not in self.targets:
+            return False
+        if self.dests is not None and w.dest_location_id not in self.dests:
+            return False
+        if self.since_s is not None and w.window_start_s < self.since_s:
+            return False
+        return self.until_s is None or w.window_start_s < self.until_s
 
 
 class InMemoryMeasurementStore:
@@ -114,7 +130,8 @@ class InMemoryMeasurementStore:
 
     async def fetch_windows(self, query: StatsQuery) -> list[WindowAggregate]:
         await anyio.lowlevel.checkpoint()
-        rows = [msgspec.structs.replace(w) for w in self._rows.values() if matches(query, w)]
+        wanted = _Filter(query)
+        rows = [msgspec.structs.replace(w) for w in self._rows.values() if wanted(w)]
         rows.sort(key=window_key)
         return rows
 
@@ -141,7 +158,8 @@ class InMemoryMeasurementStore:
     async def data_presence(self, since_s: int | None, until_s: int | None) -> DataPresence:
         await anyio.lowlevel.checkpoint()
         query = StatsQuery(since_s=since_s, until_s=until_s)
-        rows = [w for w in self._rows.values() if matches(query, w)]
+        wanted = _Filter(query)
+        rows = [w for w in self._rows.values() if wanted(w)]
         return DataPresence(
             sources=sorted({w.source for w in rows}),
             dest_location_ids=sorted(

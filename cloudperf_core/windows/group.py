@@ -92,20 +92,35 @@ def group_windows(
     index = places or PlaceIndex()
     rows_of: dict[tuple[str | None, str | None], list[WindowAggregate]] = {}
     names: dict[tuple[str | None, str | None], tuple[str | None, str | None]] = {}
+    # A row's keys depend only on its source, and on its target and location: found once each.
+    source_of: dict[str, Key] = {}
+    dests_of: dict[tuple[str, int | None], list[Key]] = {}
     for row in windows:
-        source, source_name = _source_key(row, grouping, index)
-        if source is None:
-            source_name = None
-        location = (
-            None if row.dest_location_id is None else index.locations.get(row.dest_location_id)
-        )
-        for dest, dest_name in _dest_keys(row, location, grouping, index):
-            if dest is None:
-                dest_name = None
-            key = (source, dest)
-            rows_of.setdefault(key, []).append(row)
-            known = names.get(key, (None, None))
-            names[key] = (known[0] or source_name, known[1] or dest_name)
+        src = source_of.get(row.source)
+        if src is None:
+            source, source_name = _source_key(row, grouping, index)
+            src = source_of[row.source] = (source, None if source is None else source_name)
+        place = (row.target, row.dest_location_id)
+        dests = dests_of.get(place)
+        if dests is None:
+            location = (
+                None if row.dest_location_id is None else index.locations.get(row.dest_location_id)
+            )
+            dests = dests_of[place] = [
+                (dest, None if dest is None else dest_name)
+                for dest, dest_name in _dest_keys(row, location, grouping, index)
+            ]
+        for dest, dest_name in dests:
+            key = (src[0], dest)
+            found = rows_of.get(key)
+            if found is None:
+                rows_of[key] = [row]
+                names[key] = (src[1], dest_name)
+                continue
+            found.append(row)
+            known = names[key]
+            if not (known[0] and known[1]):  # the first name any row of the group has
+                names[key] = (known[0] or src[1], known[1] or dest_name)
     keys = sorted(rows_of, key=_order)
     stats = summarize_many([rows_of[key] for key in keys])
     return [
