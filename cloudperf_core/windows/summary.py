@@ -128,12 +128,11 @@ def _summarize_batch(groups: Sequence[Sequence[WindowAggregate]]) -> list[Latenc
     sizes = np.fromiter(map(len, groups), dtype=np.int64, count=len(groups))
     firsts = np.cumsum(sizes) - sizes
     n = len(rows)
-    sums: dict[str, IntArray] = {}
-    exact = np.ones(len(groups), np.bool_)
-    for name in _INT_COLUMNS:
-        column = np.fromiter(map(attrgetter(name), rows), dtype=np.int64, count=n)
-        sums[name] = np.add.reduceat(column, firsts)
-        exact &= np.add.reduceat(np.abs(column.astype(np.float64)), firsts) < _EXACT
+    # Every integer column in one pass over the rows (OverflowError beyond int64).
+    table = np.array(list(map(attrgetter(*_INT_COLUMNS), rows)), dtype=np.int64).reshape(n, -1)
+    summed = np.add.reduceat(table, firsts, axis=0)
+    exact = (np.add.reduceat(np.abs(table.astype(np.float64)), firsts, axis=0) < _EXACT).all(1)
+    sums = {name: summed[:, i] for i, name in enumerate(_INT_COLUMNS)}
     lo, has_lo = _extreme(rows, "rtt_min_us", np.minimum, firsts)
     hi, has_hi = _extreme(rows, "rtt_max_us", np.maximum, firsts)
     sumsq = _running_sums(
@@ -204,9 +203,10 @@ def _extreme(
     firsts: IntArray,
 ) -> tuple[IntArray, BoolArray]:
     """Per group: ``pick`` (min or max) of the rows' non-None ``name``, and whether any."""
-    values = [getattr(row, name) for row in rows]
-    has = np.fromiter((v is not None for v in values), dtype=np.bool_, count=len(values))
-    if not has.all():
+    values = list(map(attrgetter(name), rows))
+    has = np.ones(len(values), np.bool_)
+    if None in values:  # rows with no RTT (all lost): a C-level scan finds out
+        has = np.array([v is not None for v in values], dtype=np.bool_)
         values = [0 if v is None else v for v in values]
     column = np.fromiter(values, dtype=np.int64, count=len(values))
     filler = np.iinfo(np.int64).max if pick is np.minimum else np.iinfo(np.int64).min
