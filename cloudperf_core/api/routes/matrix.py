@@ -89,35 +89,50 @@ class _PageBuilder:
         self.cells = MatrixCells()
         self.size = 0
 
-    def _index(self, places: list[Place], index: dict[str, int], key: str, name: str | None) -> int:
-        found = index.get(key)
-        if found is None:
-            found = index[key] = len(places)
-            places.append(Place(key=key, name=name))
-            self.size += len(_encoder.encode(places[-1])) + 1
-        return found
+    def fill(self, groups: list[GroupStats], after: _Cursor | None) -> _Cursor | None:
+        """Add the cells of ``groups`` after ``after`` until the page's bytes pass the budget;
+        returns the key of the last cell given if the page ended early.
 
-    def add(self, g: GroupStats) -> None:
-        assert g.source is not None and g.dest is not None
-        s = self._index(self.sources, self._source_index, g.source, g.source_name)
-        d = self._index(self.dests, self._dest_index, g.dest, g.dest_name)
-        st = g.stats
-        p50, p95, p99 = us_to_ms(st.p50_us), us_to_ms(st.p95_us), us_to_ms(st.p99_us)
+        One loop with everything in locals: it runs for every cell of the matrix.
+        """
+        after_source, after_dest = after if after is not None else ("", None)
+        sources, dests, places = self.sources, self.dests, (self._source_index, self._dest_index)
         c = self.cells
-        c.source.append(s)
-        c.dest.append(d)
-        c.sent.append(st.sent)
-        c.received.append(st.received)
-        c.duplicates.append(st.duplicates)
-        c.p50_ms.append(p50)
-        c.p95_ms.append(p95)
-        c.p99_ms.append(p99)
-        values = (s, d, st.sent, st.received, st.duplicates, p50, p95, p99)
-        self.size += len(_encoder.encode(values))
-
-    def last_key(self) -> _Cursor:
-        c = self.cells
-        return (self.sources[c.source[-1]].key, self.dests[c.dest[-1]].key)
+        encode = _encoder.encode
+        size = self.size
+        cut: _Cursor | None = None
+        for g in groups:
+            source, dest = g.source, g.dest
+            if source is None or dest is None:
+                continue
+            if after_dest is not None and source == after_source and dest <= after_dest:
+                continue  # given on the previous page
+            if size > PAGE_BUDGET_BYTES:
+                cut = (sources[c.source[-1]].key, dests[c.dest[-1]].key)
+                break
+            s = places[0].get(source)
+            if s is None:
+                s = places[0][source] = len(sources)
+                sources.append(Place(key=source, name=g.source_name))
+                size += len(encode(sources[-1])) + 1
+            d = places[1].get(dest)
+            if d is None:
+                d = places[1][dest] = len(dests)
+                dests.append(Place(key=dest, name=g.dest_name))
+                size += len(encode(dests[-1])) + 1
+            st = g.stats
+            p50, p95, p99 = us_to_ms(st.p50_us), us_to_ms(st.p95_us), us_to_ms(st.p99_us)
+            c.source.append(s)
+            c.dest.append(d)
+            c.sent.append(st.sent)
+            c.received.append(st.received)
+            c.duplicates.append(st.duplicates)
+            c.p50_ms.append(p50)
+            c.p95_ms.append(p95)
+            c.p99_ms.append(p99)
+            size += len(encode((s, d, st.sent, st.received, st.duplicates, p50, p95, p99)))
+        self.size = size
+        return cut
 
 
 async def _source_locations(call: Call, wanted: list[str] | None) -> list[str]:
@@ -154,15 +169,7 @@ async def latency_matrix(call: Call) -> Response:
             Grouping(source="probe_location", dest=params.dest_by),
             catalog=await services.catalog(),
         )
-        for g in groups:
-            if g.source is None or g.dest is None:
-                continue
-            if after_dest is not None and g.source == after_source and g.dest <= after_dest:
-                continue  # given on the previous page
-            if page.size > PAGE_BUDGET_BYTES:
-                cut = page.last_key()
-                break
-            page.add(g)
+        cut = page.fill(groups, after)
     if cut is None and len(names) > len(chunk):
         cut = (chunk[-1], None)
     assert query.since_s is not None and query.until_s is not None
