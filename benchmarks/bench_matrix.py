@@ -24,36 +24,19 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from benchmarks.bench_console import PASSWORD, USER, cheap_config, seed_world
+from benchmarks.bench_console import PASSWORD, USER, cheap_config, per_group_path, seed_world
 from cloudperf_core.api.app import create_app
 from cloudperf_core.api.context import ApiContext
 from cloudperf_core.bootstrap import Config, Services
-from cloudperf_core.models import LatencyStats, StatsQuery, WindowAggregate
-from cloudperf_core.windows import group
-from cloudperf_core.windows.summary import summarize_rows
+from cloudperf_core.models import StatsQuery, WindowAggregate
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def _per_group(groups: Sequence[Sequence[WindowAggregate]]) -> list[LatencyStats]:
-    return [summarize_rows(rows) for rows in groups]
-
-
-@contextlib.contextmanager
-def per_group_path() -> Iterator[None]:
-    """The baseline: group_windows summarizing one group at a time."""
-    batch = getattr(group, "summarize_many")  # noqa: B009
-    setattr(group, "summarize_many", _per_group)  # noqa: B010
-    try:
-        yield
-    finally:
-        setattr(group, "summarize_many", batch)  # noqa: B010
 
 
 class FetchMeter:
