@@ -12,7 +12,7 @@ injected :class:`Clock`, reports are idempotent by id, messages dead-letter afte
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -104,6 +104,8 @@ class InMemoryMeasurementStore:
 
     def __init__(self) -> None:
         self._rows: dict[WindowKey, WindowAggregate] = {}
+        # source -> keys of its rows, so a query by source reads only those (rows never go).
+        self._keys_of: dict[str, list[WindowKey]] = {}
         self._digests: dict[str, bytes] = {}  # every ingested report id -> its digest
 
     async def ingest(self, batch: Sequence[ReportWindows]) -> IngestOutcome:
@@ -124,6 +126,8 @@ class InMemoryMeasurementStore:
                 pending.setdefault(window_key(window), []).append(window)
         staged = combine_all(pending, self._rows)
         # Everything above may raise; only now is the batch applied, so it is all or nothing.
+        for key in staged.keys() - self._rows.keys():
+            self._keys_of.setdefault(key[0], []).append(key)
         self._rows.update(staged)
         self._digests.update(new_ids)
         return outcome
@@ -131,7 +135,11 @@ class InMemoryMeasurementStore:
     async def fetch_windows(self, query: StatsQuery) -> list[WindowAggregate]:
         await anyio.lowlevel.checkpoint()
         wanted = _Filter(query)
-        rows = [msgspec.structs.replace(w) for w in self._rows.values() if wanted(w)]
+        every: Iterable[WindowAggregate] = self._rows.values()
+        if wanted.sources is not None:
+            rows_of, keys_of = self._rows, self._keys_of
+            every = [rows_of[k] for s in wanted.sources for k in keys_of.get(s, ())]
+        rows = [msgspec.structs.replace(w) for w in every if wanted(w)]
         rows.sort(key=window_key)
         return rows
 
