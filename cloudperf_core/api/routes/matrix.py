@@ -15,7 +15,9 @@ not part of the matrix.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from bisect import bisect_right
+from itertools import accumulate
+from typing import Annotated, Any, Literal
 
 import msgspec
 from starlette.responses import Response
@@ -39,6 +41,7 @@ DEFAULT_SOURCES = 25
 # (source, dest): the last cell of a page; dest None = every cell of that source was given.
 _Cursor = tuple[str, str | None]
 _encoder = msgspec.json.Encoder()
+_COLUMNS = ("source", "dest", "sent", "received", "duplicates", "p50_ms", "p95_ms", "p99_ms")
 
 
 class MatrixParams(PlaceFilters, kw_only=True, forbid_unknown_fields=True):
@@ -88,51 +91,77 @@ class _PageBuilder:
         self._dest_index: dict[str, int] = {}
         self.cells = MatrixCells()
         self.size = 0
+        self._new: dict[int, int] = {}  # id(places) -> how many the last fill added
 
     def fill(self, groups: list[GroupStats], after: _Cursor | None) -> _Cursor | None:
         """Add the cells of ``groups`` after ``after`` until the page's bytes pass the budget;
         returns the key of the last cell given if the page ended early.
 
-        One loop with everything in locals: it runs for every cell of the matrix.
+        Column by column (it runs for every cell of the matrix): every candidate cell's
+        values, then each cell's bytes from the encoded columns (numbers hold no commas, so
+        splitting a column's JSON at commas gives each value's text), then the cut.
         """
         after_source, after_dest = after if after is not None else ("", None)
-        sources, dests, places = self.sources, self.dests, (self._source_index, self._dest_index)
+        cells = [
+            g
+            for g in groups
+            if g.source is not None
+            and g.dest is not None
+            and not (after_dest is not None and g.source == after_source and g.dest <= after_dest)
+        ]
+        if not cells:
+            return None
+        stats = [g.stats for g in cells]
+        columns: list[list[Any]] = [
+            self._indices(cells, self.sources, self._source_index, source=True),
+            self._indices(cells, self.dests, self._dest_index, source=False),
+            [st.sent for st in stats],
+            [st.received for st in stats],
+            [st.duplicates for st in stats],
+            [us_to_ms(st.p50_us) for st in stats],
+            [us_to_ms(st.p95_us) for st in stats],
+            [us_to_ms(st.p99_us) for st in stats],
+        ]
+        # A cell's bytes as _encoder.encode((s, d, ...)) counts them, plus the bytes of the
+        # places it is the first cell of.
+        texts = [map(len, _encoder.encode(col)[1:-1].split(b",")) for col in columns]
+        sizes = [len(columns) + 1 + sum(values) for values in zip(*texts, strict=True)]
+        for places, column in ((self.sources, columns[0]), (self.dests, columns[1])):
+            seen = len(places) - self._new[id(places)]
+            for i, at in enumerate(column):
+                if at >= seen:  # places are numbered in order of their first cell
+                    sizes[i] += len(_encoder.encode(places[at])) + 1
+                    seen = at + 1
+        # The page ends after the first cell that brings it over the budget.
+        kept = bisect_right(list(accumulate(sizes, initial=self.size))[1:], PAGE_BUDGET_BYTES) + 1
+        kept = min(kept, len(cells))
+        self.size += sum(sizes[:kept])
         c = self.cells
-        encode = _encoder.encode
-        size = self.size
-        cut: _Cursor | None = None
-        for g in groups:
-            source, dest = g.source, g.dest
-            if source is None or dest is None:
-                continue
-            if after_dest is not None and source == after_source and dest <= after_dest:
-                continue  # given on the previous page
-            if size > PAGE_BUDGET_BYTES:
-                cut = (sources[c.source[-1]].key, dests[c.dest[-1]].key)
-                break
-            s = places[0].get(source)
-            if s is None:
-                s = places[0][source] = len(sources)
-                sources.append(Place(key=source, name=g.source_name))
-                size += len(encode(sources[-1])) + 1
-            d = places[1].get(dest)
-            if d is None:
-                d = places[1][dest] = len(dests)
-                dests.append(Place(key=dest, name=g.dest_name))
-                size += len(encode(dests[-1])) + 1
-            st = g.stats
-            p50, p95, p99 = us_to_ms(st.p50_us), us_to_ms(st.p95_us), us_to_ms(st.p99_us)
-            c.source.append(s)
-            c.dest.append(d)
-            c.sent.append(st.sent)
-            c.received.append(st.received)
-            c.duplicates.append(st.duplicates)
-            c.p50_ms.append(p50)
-            c.p95_ms.append(p95)
-            c.p99_ms.append(p99)
-            size += len(encode((s, d, st.sent, st.received, st.duplicates, p50, p95, p99)))
-        self.size = size
-        return cut
+        for name, column in zip(_COLUMNS, columns, strict=True):
+            getattr(c, name).extend(column[:kept])
+        # Places first met past the cut are not part of the page.
+        del self.sources[max(c.source, default=-1) + 1 :]
+        del self.dests[max(c.dest, default=-1) + 1 :]
+        if kept == len(cells):
+            return None
+        return (self.sources[c.source[-1]].key, self.dests[c.dest[-1]].key)
+
+    def _indices(
+        self, cells: list[GroupStats], places: list[Place], index: dict[str, int], *, source: bool
+    ) -> list[int]:
+        """Each cell's row (or column) number, numbering new places in order of first use."""
+        before = len(places)
+        out: list[int] = []
+        for g in cells:
+            key = g.source if source else g.dest
+            assert key is not None
+            found = index.get(key)
+            if found is None:
+                found = index[key] = len(places)
+                places.append(Place(key=key, name=g.source_name if source else g.dest_name))
+            out.append(found)
+        self._new[id(places)] = len(places) - before
+        return out
 
 
 async def _source_locations(call: Call, wanted: list[str] | None) -> list[str]:
