@@ -9,8 +9,8 @@ group memberships) comes in a :class:`PlaceIndex`.
 Every group's stats come from :func:`~cloudperf_core.windows.summary.summarize_many` over
 its rows (all groups at once), so percentiles are read from the merged sketch, never
 averaged. A row whose location is in several groups counts in each of them; a row the
-destination dimension knows nothing about
-(an untagged target grouped by country, a location in no group) lands in the ``None`` group.
+destination dimension knows nothing about (an untagged target grouped by country, a location
+in no group) lands in the ``None`` group.
 
 >>> group_windows(rows, Grouping(source="probe_location", dest="country"), index)  # doctest: +SKIP
 """
