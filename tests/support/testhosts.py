@@ -157,6 +157,18 @@ def _pick_subnet_index() -> int:
     raise TestNetworkError("no free 10.231.N.0/24 + fd00:231:N::/64 subnet left")
 
 
+@dataclass(frozen=True)
+class ClientNamespace:
+    """A namespace made by :meth:`TestNetwork.add_client`: run ``ip netns exec NAME ...``."""
+
+    name: str
+    address: str  # its own IPv4 address
+
+    def exec(self, argv: Sequence[str]) -> list[str]:
+        """``argv`` run inside this namespace."""
+        return ["ip", "netns", "exec", self.name, *argv]
+
+
 class TestNetwork:
     """One namespace of test hosts behind a veth pair; use as a context manager."""
 
@@ -174,6 +186,7 @@ class TestNetwork:
         self._proc: subprocess.Popen[bytes] | None = None
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._stderr: IO[bytes] | None = None
+        self._clients: list[str] = []
         self._closed = False
 
     def __enter__(self) -> TestNetwork:
@@ -339,12 +352,43 @@ class TestNetwork:
         prefix = (32 if family == 4 else 128) - (size.bit_length() - 1)
         return f"{addrs[0]}/{prefix}", addrs
 
+    def add_client(self) -> ClientNamespace:
+        """A second namespace from which the test hosts are reached as from another machine.
+
+        It gets its own ``10.231.M.0/24`` (``.1`` the root end of its veth, ``.2`` its own
+        address) and one route only: this network's ``/24`` via the root namespace, which
+        forwards between the two veths (forwarding is switched on for those two interfaces
+        alone, so nothing from either namespace is routed anywhere else). A server in the root
+        namespace listening on :attr:`gateway4` is reachable from it. Deleted with this network.
+        """
+        assert self.net4 is not None and not self._closed, "start() first"
+        name = f"{PREFIX}{os.getpid()}x{next(_instances)}"
+        with _allocation_lock():
+            index = _pick_subnet_index()
+            net = ipaddress.IPv4Network(f"10.231.{index}.0/24")
+            _run(["ip", "netns", "add", name])
+            self._clients.append(name)
+            _run(["ip", "link", "add", name, "type", "veth", "peer", "name", "eth0", "netns", name])
+            _run(["ip", "addr", "add", f"{net.network_address + 1}/24", "dev", name])
+        client = ClientNamespace(name=name, address=str(net.network_address + 2))
+        _run(["ip", "link", "set", "dev", name, "up"])
+        _run(["ip", "-n", name, "link", "set", "dev", "lo", "up"])
+        _run(["ip", "-n", name, "addr", "add", f"{client.address}/24", "dev", "eth0"])
+        _run(["ip", "-n", name, "link", "set", "dev", "eth0", "up"])
+        _run(["ip", "-n", name, "route", "add", str(self.net4), "via", str(net[1])])
+        _run(["ip", "-n", self.name, "route", "add", str(net), "via", self.gateway4])
+        for link in (name, self.name):
+            _run(["sysctl", "-q", "-w", f"net.ipv4.conf.{link}.forwarding=1"])
+        return client
+
     def close(self) -> None:
         """Kill the responder and delete the namespace; safe to call more than once."""
         if self._closed:
             return
         self._closed = True
         _live.discard(self)
+        for client in self._clients:
+            _delete_namespace(client)
         proc = self._proc
         if proc is not None:
             with contextlib.suppress(OSError):
@@ -368,6 +412,7 @@ def _close_all() -> None:
 
 
 __all__ = [
+    "ClientNamespace",
     "Impairment",
     "TestNetwork",
     "TestNetworkError",
