@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 import pytest
 
 from cloudperf_core.bootstrap import Config
+from tests.support.admin_cli import cli_prefix
 from tests.support.testhosts import TestNetwork, unavailable_reason
 
 _CLI_TIMEOUT_S = 120
@@ -74,9 +74,7 @@ class CliResult:
 CliRunner = Callable[..., CliResult]
 
 
-def _cli_prefix() -> list[str]:
-    script = shutil.which("cloudperf")
-    return [script] if script else [sys.executable, "-m", "cloudperf_core.cli.main"]
+_cli_prefix = cli_prefix
 
 
 @pytest.fixture

@@ -41,6 +41,8 @@ import pytest
 from cloudperf_core.bootstrap import Config, Services
 from cloudperf_core.catalog import Location
 from tests.e2e.conftest import _cli_prefix
+from tests.support.admin_cli import CHEAP_ARGON2
+from tests.support.admin_cli import admin as _admin
 from tests.support.testhosts import Impairment, TestNetwork
 
 pytest.importorskip("playwright")
@@ -70,8 +72,6 @@ SOURCES: dict[str, tuple[str, int, str, str, str, str]] = {
     "probe-chi": ("198.51.100.20", 64511, "LAKE-NET Lake Net", "US", "Illinois", "Chicago"),
 }  # fmt: skip
 USERS = {"vic": "viewer", "otto": "operator", "ada": "admin"}
-CHEAP_ARGON2 = {"CLOUDPERF_ARGON2_TIME_COST": "1", "CLOUDPERF_ARGON2_MEMORY_KIB": "64",
-                "CLOUDPERF_ARGON2_PARALLELISM": "1"}  # fmt: skip
 
 
 @dataclass
@@ -98,16 +98,6 @@ def _catalogue_files(folder: Path, hosts: dict[str, str]) -> tuple[Path, Path]:
         "".join(f'{a},{a},ZZ,{cc},"{state}","{city}",0,0\n' for a, _, _, cc, state, city in rows)
     )
     return ip2asn, cities
-
-
-def _admin(store: str, *args: str, stdin: str | None = None) -> str:
-    proc = subprocess.run(
-        [*_cli_prefix(), "admin", *args, "--store", store],
-        input=stdin, capture_output=True, text=True, timeout=120, check=False,
-        env=dict(os.environ, **CHEAP_ARGON2),
-    )  # fmt: skip
-    assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
-    return proc.stdout
 
 
 async def _places(store: str, hosts: dict[str, str]) -> dict[str, Location]:

@@ -35,24 +35,29 @@ async def _admin(sql: str) -> None:
 
 
 @asynccontextmanager
+async def empty_database() -> AsyncIterator[str]:
+    """The URL of a new, empty ``cloudperf_test_<random>`` database; dropped afterwards."""
+    name = f"cloudperf_test_{secrets.token_hex(6)}"
+    # The name is generated above from hex digits only: identifiers cannot be bound.
+    await _admin(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    try:
+        yield f"mysql://{MYSQL_USER}@{MYSQL_HOST}:{MYSQL_PORT}/{name}?pool_size=4&backoff_s=0.01"
+    finally:
+        await _admin(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+@asynccontextmanager
 async def temp_database(
     *, migrate: bool = True
 ) -> AsyncIterator[tuple[str, AuroraMeasurementStore]]:
     """A new ``cloudperf_test_<random>`` database and a store on it (opened through the
     composition root); dropped afterwards."""
-    name = f"cloudperf_test_{secrets.token_hex(6)}"
-    # The name is generated above from hex digits only: identifiers cannot be bound.
-    await _admin(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-    url = f"mysql://{MYSQL_USER}@{MYSQL_HOST}:{MYSQL_PORT}/{name}?pool_size=4&backoff_s=0.01"
-    try:
-        async with Services(Config(store=url)) as services:
-            store = await services.store()
-            assert isinstance(store, AuroraMeasurementStore)
-            if migrate:
-                await store.migrate()
-            yield url, store
-    finally:
-        await _admin(f"DROP DATABASE IF EXISTS `{name}`")
+    async with empty_database() as url, Services(Config(store=url)) as services:
+        store = await services.store()
+        assert isinstance(store, AuroraMeasurementStore)
+        if migrate:
+            await store.migrate()
+        yield url, store
 
 
 @asynccontextmanager
