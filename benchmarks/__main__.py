@@ -14,7 +14,7 @@ from pathlib import Path
 
 BENCHMARKS = (
     "parser", "aggregate", "runner", "ingest", "ingest_memory", "console", "worker", "exports",
-    "lambda", "matrix",
+    "lambda", "matrix", "api",
 )  # fmt: skip
 RESULTS = Path(__file__).resolve().parent / "results"
 
