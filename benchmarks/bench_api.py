@@ -53,6 +53,7 @@ from starlette.routing import Route
 
 from cloudperf_core.bootstrap import Config, Services
 from cloudperf_core.catalog import Location
+from cloudperf_core.cli.serve import GRACEFUL_SHUTDOWN_S
 from cloudperf_core.clock import SystemClock
 from cloudperf_core.models import Job, MeasurementReport, ProbeSpec, TargetResult
 from cloudperf_core.protocol import PollResponse, ReportSubmission
@@ -132,10 +133,16 @@ def serve_bare() -> int:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    sock.listen(2048)
+    sock.listen(1024)  # as cloudperf serve
     print(f"cloudperf serve: listening on http://127.0.0.1:{sock.getsockname()[1]}", flush=True)
     server = uvicorn.Server(
-        uvicorn.Config(bare_app(), log_level="warning", lifespan="off", access_log=False)
+        uvicorn.Config(
+            bare_app(),
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        )  # the settings of cloudperf serve (cloudperf_core/cli/serve.py)
     )
     server.run(sockets=[sock])
     return 0
