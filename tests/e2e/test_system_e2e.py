@@ -5,7 +5,8 @@ namespace of its own, measuring impaired test hosts through the root namespace.
 Set up as an operator does it: a fresh database migrated with ``cloudperf admin migrate``;
 the sample catalogue (``samples/catalog``) imported with its test-host rows narrowed to this
 run's two blocks of test hosts (the documentation ranges as they are: they must never get a
-job); two probes registered; a viewer user. Then, on the scheduler's own ticks:
+job); two probes registered; an admin user (who pauses the system at the end). Then, on
+the scheduler's own ticks:
 
 - discovery sweeps the two blocks (a silent address in each is not found), latency jobs
   measure the answering hosts, and ``/v1/latency`` shows each host's configured loss (within
@@ -36,6 +37,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -163,7 +165,7 @@ class Agent:
             *cli_prefix(), "-v", "probe", "--api", f"http://127.0.0.1:{RELAY_PORT}",
             "--token-file", str(self.token_file), "--spool", str(spool or self.spool),
             "--poll-s", "0.2", "--heartbeat-s", "2", "--backoff-s", "0.1",
-            "--backoff-cap-s", "0.5", *extra,
+            "--backoff-cap-s", "0.5", "--max-jobs", "1", *extra,
         ])  # fmt: skip
 
     def start(self) -> None:
@@ -335,13 +337,19 @@ def test_the_whole_system(testnet: TestNetwork, backends: Backends, tmp_path: Pa
     admin(store, "import", "cities", str(cities))
     location = anyio.run(_location_of, store, PROBE_PLACE)
     agents: dict[str, Agent] = {}
-    for name in ("probe-a", "probe-b"):
-        token = admin(store, "register-probe", name, "--location", location).strip()
-        token_file = tmp_path / f"{name}.token"
-        token_file.write_text(token + "\n")
-        token_file.chmod(0o600)
-        agents[name] = Agent(name, testnet.add_client(), token_file, tmp_path / f"{name}.db")
-    admin(store, "create-user", "vic", "--role", "viewer", "--password-stdin", stdin=PASSWORD)
+    with ThreadPoolExecutor() as pool:  # the CLI starts slowly on a loaded machine
+        tokens = pool.map(
+            lambda n: admin(store, "register-probe", n, "--location", location).strip(),
+            ("probe-a", "probe-b"),
+        )
+        user = pool.submit(admin, store, "create-user", "ada", "--role", "admin",
+                           "--password-stdin", stdin=PASSWORD)  # fmt: skip
+        for name, token in zip(("probe-a", "probe-b"), tokens, strict=True):
+            token_file = tmp_path / f"{name}.token"
+            token_file.write_text(token + "\n")
+            token_file.chmod(0o600)
+            agents[name] = Agent(name, testnet.add_client(), token_file, tmp_path / f"{name}.db")
+        user.result()
     a, b = agents["probe-a"], agents["probe-b"]
 
     env = dict(os.environ, CLOUDPERF_STORE=store, CLOUDPERF_JOBS=backends.cache,
@@ -354,7 +362,7 @@ def test_the_whole_system(testnet: TestNetwork, backends: Backends, tmp_path: Pa
             agent.start_relay(server.host, server.port)
             agent.start()
         with httpx.Client(base_url=server.url, timeout=30) as api:
-            login = api.post("/v1/login", json={"username": "vic", "password": PASSWORD})
+            login = api.post("/v1/login", json={"username": "ada", "password": PASSWORD})
             assert login.status_code == 200, login.text
             api.headers["Authorization"] = f"Bearer {login.json()['token']}"
             _run_scenario(api, server, a, b, backends, tmp_path)
@@ -385,13 +393,20 @@ def _wait_until(check: Callable[[], Any], what: str, timeout_s: float = WAIT_S) 
     return result
 
 
+def _phase(text: str, started: list[float] = []) -> None:  # noqa: B006 - the run's start
+    started[:] = started or [time.monotonic()]
+    print(f"[{time.monotonic() - started[0]:5.1f} s] {text}", flush=True)
+
+
 def _run_scenario(
     api: httpx.Client, server: Server, a: Agent, b: Agent, backends: Backends, tmp_path: Path
 ) -> None:
+    _phase("serve and both agents started")
     # 1. Discovery then latency, on the scheduler's ticks: both blocks' answering hosts
     #    measured (six targets in the store).
     _wait_until(lambda: len(_latency(api, group_by="target")) >= 6, "all six hosts measured")
 
+    _phase("all six hosts measured")
     # 2. B idle and frozen (so A takes the next jobs); A killed as it runs one.
     _wait_until(lambda: idle(a.lines) and idle(b.lines), "both agents idle")
     b.signal(signal.SIGSTOP)
@@ -403,10 +418,12 @@ def _run_scenario(
     a.proc.wait(timeout=WAIT_S)
     assert DELIVERED not in "".join(a.lines[mark:]), "A delivered before it was killed"
     b.signal(signal.SIGCONT)
+    _phase(f"A killed running {killed}")
 
     # 3. B runs the killed job once its lease lapsed; the API stops while it does.
     mark = len(b.lines)
     b.out.wait(lambda ls: set(killed) <= set(runs(ls[mark:])), f"B taking over {killed}")
+    _phase(f"B runs {killed}")
     b.signal(signal.SIGSTOP)  # the job runs on in fping; B delivers nothing meanwhile
     taken_over = len(b.lines)
     assert not idle(b.lines), "B delivered the job before the outage"
@@ -416,11 +433,13 @@ def _run_scenario(
     spool_copy = tmp_path / "spool-copy.db"
     with sqlite3.connect(b.spool) as src, sqlite3.connect(spool_copy) as dst:
         src.backup(dst)  # what B still holds: the report of the job A was killed in
+    _phase("API stopped; B's report waits in its spool")
     server.start()  # the same port: B's relay and retries find it again
     b.out.wait(lambda ls: any(DELIVERED in x for x in ls[taken_over:]), "delivery after outage")
 
+    _phase("API back; B delivered")
     # 4. Paused (no more jobs): the copy of B's spool posted again by a second agent run.
-    admin(backends.store, "pause")
+    assert api.post("/v1/admin/pause").json()["paused"] is True
     again = subprocess.run(
         b.argv("--once", spool=spool_copy), capture_output=True, text=True, timeout=120
     )
@@ -429,6 +448,7 @@ def _run_scenario(
                      again.stdout), again.stdout  # fmt: skip
     b.out.wait(lambda ls: idle(ls), "B idle")
     assert "0 report(s) wait in the spool" in b.stop()
+    _phase("spool copy posted again; B stopped")
 
 
 def _check_counted_once(
