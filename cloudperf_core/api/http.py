@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 import msgspec
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -71,10 +71,17 @@ class Call:
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             raise ApiError(413, "body_too_large", f"the body must be at most {limit} bytes")
         data = bytearray()
-        async for chunk in self.request.stream():
-            data += chunk
-            if len(data) > limit:
-                raise ApiError(413, "body_too_large", f"the body must be at most {limit} bytes")
+        try:
+            async for chunk in self.request.stream():
+                data += chunk
+                if len(data) > limit:
+                    raise ApiError(
+                        413, "body_too_large", f"the body must be at most {limit} bytes"
+                    )
+        except ClientDisconnect:
+            # The client went away mid-body: nobody reads this answer; it must not be a 500
+            # (a traceback in the server's log) for what is the client's doing.
+            raise ApiError(400, "client_disconnected", "the body ended early") from None
         try:
             return msgspec.json.decode(data, type=type_)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
+from typing import Any
 
 import httpx
 import msgspec
@@ -138,6 +139,37 @@ async def test_body_limit_declared_and_streamed(
         413,
         "body_too_large",
     )
+
+
+async def test_a_client_gone_mid_body_is_a_4xx_not_a_server_error(
+    ctx: ApiContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Raw ASGI: the first part of the body arrives, then the client disconnects.
+    app = create_app(ctx, TEST_ROUTES)
+    events: list[dict[str, Any]] = [
+        {"type": "http.request", "body": b'{"n": 1, "na', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return events.pop(0) if events else {"type": "http.disconnect"}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/t/echo", "raw_path": b"/t/echo", "query_string": b"",
+        "root_path": "", "headers": [(b"content-type", b"application/json")],
+        "client": ("10.9.8.7", 1234), "server": ("127.0.0.1", 8080),
+    }  # fmt: skip
+    await app(scope, receive, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    assert start["status"] == 400
+    assert msgspec.json.decode(body)["error"] == "client_disconnected"
+    assert "unhandled" not in caplog.text
 
 
 async def test_query_parameters(tclient: httpx.AsyncClient) -> None:
