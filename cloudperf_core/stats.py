@@ -230,13 +230,13 @@ def _compute_many(results: Sequence[TargetResult]) -> list[LatencyStats]:
             sent_given,
             received_given,
             [r.duplicates for r in results],
-            _column(loss),
-            _column(cols.min_us),
-            _column(cols.mean_us),
-            _column(cols.max_us),
-            _column(cols.stddev_us),
-            _column(cols.jitter_us),
-            *(_column(p) for p in cols.percentiles),
+            nan_to_none(loss),
+            nan_to_none(cols.min_us),
+            nan_to_none(cols.mean_us),
+            nan_to_none(cols.max_us),
+            nan_to_none(cols.stddev_us),
+            nan_to_none(cols.jitter_us),
+            *(nan_to_none(p) for p in cols.percentiles),
             strict=True,
         )
     ]
@@ -327,7 +327,7 @@ def _jitter_total(by_probe: _Floats, got: npt.NDArray[np.bool_]) -> _Floats:
     return total
 
 
-def _column(values: _Floats) -> list[float | None]:
+def nan_to_none(values: _Floats) -> list[float | None]:
     """Floats as a Python list with ``nan`` turned into ``None``."""
     column: list[float | None] = values.tolist()
     missing = np.flatnonzero(np.isnan(values))

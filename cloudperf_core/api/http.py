@@ -75,9 +75,7 @@ class Call:
             async for chunk in self.request.stream():
                 data += chunk
                 if len(data) > limit:
-                    raise ApiError(
-                        413, "body_too_large", f"the body must be at most {limit} bytes"
-                    )
+                    raise ApiError(413, "body_too_large", f"the body must be at most {limit} bytes")
         except ClientDisconnect:
             # The client went away mid-body: nobody reads this answer; it must not be a 500
             # (a traceback in the server's log) for what is the client's doing.

@@ -27,7 +27,7 @@ from cloudperf_core.models import LatencyStats, WindowAggregate
 from cloudperf_core.sketch.latency import LatencySketch
 from cloudperf_core.sketch.merge import merge_tables
 from cloudperf_core.sketch.quantiles import group_quantiles
-from cloudperf_core.stats import PERCENTILES, loss_ratio
+from cloudperf_core.stats import PERCENTILES, loss_ratio, nan_to_none
 
 __all__ = ["FEW_ROWS", "summarize", "summarize_many", "summarize_rows"]
 
@@ -183,13 +183,13 @@ def _summarize_batch(groups: Sequence[Sequence[WindowAggregate]]) -> list[Latenc
             sent.tolist(),
             received.tolist(),
             sums["duplicates"].tolist(),
-            _column(loss),
-            _column(min_us),
-            _column(mean),
-            _column(max_us),
-            _column(stddev),
-            _column(jitter),
-            *(_column(percentiles[:, j]) for j in range(len(_QS))),
+            nan_to_none(loss),
+            nan_to_none(min_us),
+            nan_to_none(mean),
+            nan_to_none(max_us),
+            nan_to_none(stddev),
+            nan_to_none(jitter),
+            *(nan_to_none(percentiles[:, j]) for j in range(len(_QS))),
             strict=True,
         )
     ]
@@ -230,14 +230,3 @@ def _running_sums(values: FloatArray, firsts: IntArray, sizes: IntArray) -> Floa
         chain = np.concatenate(([total[g]], values[start:stop]))
         total[g] = np.add.accumulate(chain)[-1]
     return total
-
-
-def _column(values: FloatArray) -> list[float | None]:
-    """Floats as a Python list, ``nan`` (no value) as ``None``."""
-    column: list[float | None] = values.tolist()
-    missing = np.flatnonzero(np.isnan(values))
-    if missing.size == values.size:
-        return [None] * values.size
-    for i in missing.tolist():
-        column[i] = None
-    return column

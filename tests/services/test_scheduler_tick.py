@@ -13,7 +13,7 @@ from adapters.memory import FakeClock
 from cloudperf_core.bootstrap import Config, Services
 from cloudperf_core.catalog import AddressRange, DiscoverySweep, Location, Probe
 from cloudperf_core.models import DiscoveryJob, Job
-from cloudperf_core.service.scheduling import TickPorts, run_tick
+from cloudperf_core.service.scheduling import run_tick
 from cloudperf_core.settings import ServiceSettings
 from tests.contract.makers.redis import delete_prefix, fresh_prefix, redis_url
 
@@ -22,18 +22,6 @@ pytestmark = pytest.mark.services
 FRA = Location(name="AS64500 DE Frankfurt", country_code="DE", city="Frankfurt", asn=64500)
 SYD = Location(name="AS64501 AU Sydney", country_code="AU", city="Sydney", asn=64501)
 SETTINGS = ServiceSettings(latency_targets=3, discovery_chunk_hosts=128)
-
-
-async def ports_of(services: Services) -> TickPorts:
-    return TickPorts(
-        catalog=await services.catalog(),
-        jobs=await services.jobs(),
-        liveness=await services.liveness(),
-        cursors=await services.cursors(),
-        cache=await services.cache(),
-        counters=await services.counters(),
-        store=await services.store(),
-    )
 
 
 @pytest.fixture
@@ -64,11 +52,11 @@ async def test_a_tick_on_sqlite_and_redis_issues_each_job_once(config: Config) -
         await catalog.put_probe(Probe(probe_id="fra-1", token_hash="0" * 64, location=FRA.name))
         await (await services.liveness()).seen("fra-1", clock.now_ms())
 
-        first = await run_tick(await ports_of(services), SETTINGS, clock)
+        first = await run_tick(await services.tick_ports(), SETTINGS, clock)
 
     # A second scheduler (its own connections) running the same slot issues nothing.
     async with Services(config) as other:
-        again = await run_tick(await ports_of(other), SETTINGS, clock)
+        again = await run_tick(await other.tick_ports(), SETTINGS, clock)
         assert (again.latency_jobs, again.discovery_jobs) == (0, 0)
         jobs = await other.jobs()
         leased = await jobs.lease(FRA.name, 100, 60)

@@ -15,13 +15,12 @@ from typing import Annotated, Literal
 import msgspec
 from starlette.responses import Response, StreamingResponse
 
-from cloudperf_core.api.errors import ApiError
 from cloudperf_core.api.http import ApiRoute, Call, Operation, endpoint
 from cloudperf_core.api.params import TimeRange, time_range
+from cloudperf_core.api.routes.queries import grouping_of
 from cloudperf_core.models import DestDim, GroupBy, Grouping, SourceDim
 from cloudperf_core.service.export import export_lines, export_rows
 from cloudperf_core.service.metrics import CONTENT_TYPE, metrics_snapshot, render_openmetrics
-from cloudperf_core.windows.group import grouping_for
 
 __all__ = ["CHUNK_BYTES", "ROUTES"]
 
@@ -59,16 +58,6 @@ async def metrics(call: Call) -> Response:
     return Response(render_openmetrics(snapshot), media_type=CONTENT_TYPE)
 
 
-def _grouping(params: ExportParams) -> Grouping:
-    if params.group_by is not None:
-        if params.source_by is not None or params.dest_by is not None:
-            raise ApiError(400, "invalid_query", "give group_by or source_by/dest_by, not both")
-        return grouping_for(params.group_by)
-    if params.source_by is None and params.dest_by is None:
-        return grouping_for("pair")
-    return Grouping(source=params.source_by or "none", dest=params.dest_by or "none")
-
-
 async def _chunks(lines: AsyncIterator[str]) -> AsyncIterator[bytes]:
     parts: list[str] = []
     size = 0
@@ -98,7 +87,7 @@ async def _then(first: bytes | None, rest: AsyncIterator[bytes]) -> AsyncIterato
 )  # fmt: skip
 async def export(call: Call) -> Response:
     params = call.query(ExportParams)
-    grouping = _grouping(params)
+    grouping = grouping_of(params)
     since_s, until_s = time_range(params, call.ctx.clock.now_ms())
     services = call.ctx.services
     rows = export_rows(

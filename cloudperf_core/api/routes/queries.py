@@ -10,7 +10,7 @@ place kinds. Rows come sorted by (source, dest), nulls last, and are paged by th
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import msgspec
 from starlette.responses import Response
@@ -114,7 +114,14 @@ class AddressAnswer(msgspec.Struct, kw_only=True):
     latency: list[LatencyRow]
 
 
-def grouping_of(params: LatencyParams) -> Grouping:
+class _GroupingParams(Protocol):
+    group_by: GroupBy | None
+    source_by: SourceDim | None
+    dest_by: DestDim | None
+
+
+def grouping_of(params: _GroupingParams) -> Grouping:
+    """``group_by``, or ``source_by`` x ``dest_by``, or by pair (not both forms at once)."""
     if params.group_by is not None:
         if params.source_by is not None or params.dest_by is not None:
             raise ApiError(400, "invalid_query", "give group_by or source_by/dest_by, not both")

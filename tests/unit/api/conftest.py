@@ -15,6 +15,7 @@ from cloudperf_core.api.context import ApiContext
 from cloudperf_core.auth import PasswordHasher
 from cloudperf_core.bootstrap import Config, Services
 from cloudperf_core.settings import ServiceSettings
+from tests.unit.api.seeding import World, seed, session_headers
 
 # argon2 at its cheapest: the tests check behaviour, not the cost parameters.
 CHEAP = ServiceSettings(argon2_time_cost=1, argon2_memory_kib=64, argon2_parallelism=1)
@@ -52,3 +53,15 @@ def client_for(app: Any, **kwargs: Any) -> httpx.AsyncClient:
 async def client(ctx: ApiContext) -> AsyncIterator[httpx.AsyncClient]:
     async with client_for(create_app(ctx)) as c:
         yield c
+
+
+@pytest.fixture
+async def world(ctx: ApiContext) -> World:
+    """The seeded catalogue, probes and measurements of :mod:`tests.unit.api.seeding`."""
+    return await seed(ctx)
+
+
+@pytest.fixture
+async def viewer(ctx: ApiContext) -> dict[str, str]:
+    """Headers of a viewer's session."""
+    return await session_headers(ctx, "vera", "viewer")

@@ -8,17 +8,7 @@ import httpx
 import pytest
 
 from cloudperf_core.api.context import ApiContext
-from tests.unit.api.seeding import AKL, MEL, NYC, SYD, TYO, World, seed, session_headers
-
-
-@pytest.fixture
-async def world(ctx: ApiContext) -> World:
-    return await seed(ctx)
-
-
-@pytest.fixture
-async def viewer(ctx: ApiContext) -> dict[str, str]:
-    return await session_headers(ctx, "vera", "viewer")
+from tests.unit.api.seeding import AKL, MEL, NYC, SYD, TYO, World, session_headers
 
 
 @pytest.fixture

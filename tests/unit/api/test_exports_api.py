@@ -30,7 +30,7 @@ from cloudperf_core.service.export import EXPORT_COLUMNS
 from cloudperf_core.service.metrics import CONTENT_TYPE, QUANTILES
 from cloudperf_core.settings import settings_from_env
 from tests.unit.api.conftest import client_for
-from tests.unit.api.seeding import PROBES, TARGETS, World, exact, seed, session_headers
+from tests.unit.api.seeding import PROBES, TARGETS, World, exact
 
 Labels = tuple[str, str]
 SCRAPE_TOKEN = "s" * 40
@@ -55,16 +55,6 @@ def by_labels(family: Any, *extra: str) -> dict[tuple[str, ...], float]:
 def dest_of(target: str) -> str:
     loc = TARGETS[target]
     return "" if loc is None else loc.name
-
-
-@pytest.fixture
-async def world(ctx: ApiContext) -> World:
-    return await seed(ctx)
-
-
-@pytest.fixture
-async def viewer(ctx: ApiContext) -> dict[str, str]:
-    return await session_headers(ctx, "vera", "viewer")
 
 
 async def test_metrics_parse_and_equal_the_stored_stats(

@@ -19,22 +19,10 @@ from tests.unit.api.seeding import (
     World,
     close_ms,
     exact,
-    seed,
-    session_headers,
     targets_in,
 )
 
 Cell = tuple[str, str, int, int, int, float | None, float | None, float | None]
-
-
-@pytest.fixture
-async def world(ctx: ApiContext) -> World:
-    return await seed(ctx)
-
-
-@pytest.fixture
-async def viewer(ctx: ApiContext) -> dict[str, str]:
-    return await session_headers(ctx, "vera", "viewer")
 
 
 def cells_of(page: dict[str, Any]) -> list[Cell]:

@@ -27,24 +27,12 @@ from tests.unit.api.seeding import (
     World,
     close_ms,
     exact,
-    seed,
-    session_headers,
     targets_in,
 )
 
 Row = dict[str, Any]
 PERCENTILES = tuple((f"p{round(q * 100)}_ms", q) for q in (0.5, 0.7, 0.9, 0.95, 0.99))
 HOUR_S = 3600
-
-
-@pytest.fixture
-async def world(ctx: ApiContext) -> World:
-    return await seed(ctx)
-
-
-@pytest.fixture
-async def viewer(ctx: ApiContext) -> dict[str, str]:
-    return await session_headers(ctx, "vera", "viewer")
 
 
 def assert_matches(row: Row, want: Exact) -> None:
