@@ -1,10 +1,12 @@
 """The README's "system on one machine", command by command, as separate processes.
 
 ``cloudperf serve`` on the embedded default store (a SQLite file, in-process queues and
-cache), the loopback sample catalogue imported, a user and a probe made with ``cloudperf
-admin``, ``cloudperf probe`` running beside it: the scheduler's first tick sends the probe a
-discovery of 127.0.0.1-127.0.0.8, the next one a latency job to what answered, the worker loop
-stores the report, and ``GET /v1/latency`` answers with every loopback address at 0 % loss.
+cache), the loopback sample catalogue imported, a user and two probes made with ``cloudperf
+admin`` (one at each of the catalogue's two locations), two ``cloudperf probe`` agents running
+beside it: the scheduler's first tick sends the discovery of 127.0.0.1-127.0.0.16's two
+ranges, the next ones a latency job per source to each location in turn, the worker loop
+stores the reports, and ``GET /v1/latency`` answers for both probes with every loopback
+address at 0 % loss.
 SIGTERM stops both processes cleanly (exit 0). Only loopback addresses are probed.
 """
 
@@ -26,7 +28,9 @@ from tests.support.testhosts import TestNetwork
 
 REPO = Path(__file__).resolve().parents[2]
 LOOPBACK_CATALOG = REPO / "samples" / "catalog" / "loopback.tsv"
-ADDRESSES = [f"127.0.0.{n}" for n in range(1, 9)]
+ADDRESSES = [f"127.0.0.{n}" for n in range(1, 17)]
+PROBES = {"lo-1": "AS64500", "lo-2": "AS64501"}  # a probe at each of the two locations
+EXPECTED = {(p, a) for p in PROBES for a in ADDRESSES}
 DEADLINE_S = 120.0
 CHEAP_ARGON2 = {"CLOUDPERF_ARGON2_MEMORY_KIB": "1024", "CLOUDPERF_ARGON2_TIME_COST": "1"}
 
@@ -59,7 +63,11 @@ def _latency(url: str, token: str) -> list[dict[str, Any]]:
     return items
 
 
-def test_serve_create_user_register_probe_run_it_and_query(
+def _pairs(rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    return {(r["source"], r["dest"]) for r in rows}
+
+
+def test_serve_create_user_register_two_probes_run_them_and_query(
     testnet: TestNetwork, tmp_path: Path
 ) -> None:
     # ``testnet`` only stands for "this machine can run the e2e tests" (root, fping); no
@@ -78,7 +86,7 @@ def test_serve_create_user_register_probe_run_it_and_query(
         [*_cli_prefix(), "serve", "--port", "0"], env=env, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
-    probe: subprocess.Popen[str] | None = None
+    probes: list[subprocess.Popen[str]] = []
     try:
         assert server.stdout is not None
         line = server.stdout.readline()
@@ -89,14 +97,17 @@ def test_serve_create_user_register_probe_run_it_and_query(
         url = match.group(1)
         _run(env, "admin", "create-user", "ann", "--role", "viewer", "--password-stdin",
              stdin="a long enough password")  # fmt: skip
-        token_file = tmp_path / "lo-1.token"
-        token_file.write_text(_run(env, "admin", "register-probe", "lo-1", "--location", "AS64500"))
-        token_file.chmod(0o600)
-        probe = subprocess.Popen(
-            [*_cli_prefix(), "probe", "--api", url, "--token-file", str(token_file),
-             "--spool", str(tmp_path / "spool.db"), "--poll-s", "1"],
-            env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )  # fmt: skip
+        for name, location in PROBES.items():
+            token_file = tmp_path / f"{name}.token"
+            token_file.write_text(
+                _run(env, "admin", "register-probe", name, "--location", location)
+            )
+            token_file.chmod(0o600)
+            probes.append(subprocess.Popen(
+                [*_cli_prefix(), "probe", "--api", url, "--token-file", str(token_file),
+                 "--spool", str(tmp_path / f"{name}-spool.db"), "--poll-s", "1"],
+                env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            ))  # fmt: skip
         login = httpx.post(
             f"{url}/v1/login", json={"username": "ann", "password": "a long enough password"}
         )
@@ -107,20 +118,20 @@ def test_serve_create_user_register_probe_run_it_and_query(
         rows: list[dict[str, Any]] = []
         while time.monotonic() < deadline:
             rows = _latency(url, token)
-            if sorted(r["dest"] for r in rows) == ADDRESSES:
+            if _pairs(rows) == EXPECTED:
                 break
-            assert probe.poll() is None, f"the probe stopped: {probe.communicate()[1]}"
+            for probe in probes:
+                assert probe.poll() is None, f"a probe stopped: {probe.communicate()[1]}"
             time.sleep(1)
-        assert sorted(r["dest"] for r in rows) == ADDRESSES, rows
+        assert _pairs(rows) == EXPECTED, rows
         for row in rows:
-            assert row["source"] == "lo-1"
             assert row["sent"] >= 5 and row["sent"] % 5 == 0, row  # whole jobs, each once
             assert row["received"] == row["sent"] and row["loss_ratio"] == 0.0, row
             assert 0 < row["p50_ms"] < 5, row
-        assert _stop(probe) == 0
-        probe = None
+        while probes:
+            assert _stop(probes.pop()) == 0
     finally:
-        if probe is not None:
+        for probe in probes:
             probe.kill()
         code = _stop(server)
     assert code == 0, server.stderr.read() if server.stderr else ""
