@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import msgspec
 import pytest
 
 from adapters.memory import FakeClock, InMemoryMeasurementStore, InMemoryReportQueue
 from cloudperf_core import service
-from cloudperf_core.bodies import ENCODING_ATTRIBUTE, body_to_text
+from cloudperf_core.bodies import ENCODING_ATTRIBUTE
 from cloudperf_core.errors import BackendUnavailableError, InvalidSpecError, ReportRejectedError
 from cloudperf_core.fping.runner import FpingRunner
 from cloudperf_core.models import (
@@ -24,6 +22,7 @@ from cloudperf_core.models import (
     TargetResult,
     WindowAggregate,
 )
+from tests.support.lambda_events import sqs_record
 from tests.unit.test_runner import FakeExecutor, answer_all
 
 START_MS = 1_700_000_000_000
@@ -142,39 +141,6 @@ async def test_redelivered_report_is_ingested_once() -> None:
 # --- batches: a bad report fails alone ------------------------------------------------------
 
 
-def _sqs_record(message_id: str, body: bytes) -> dict[str, Any]:
-    """One record of an SQS event as Lambda delivers it (bodies encoded as the adapter does)."""
-    text, encoding = body_to_text(body)
-    attributes = (
-        {}
-        if encoding is None
-        else {
-            ENCODING_ATTRIBUTE: {
-                "stringValue": encoding,
-                "stringListValues": [],
-                "binaryListValues": [],
-                "dataType": "String",
-            }
-        }
-    )
-    return {
-        "messageId": message_id,
-        "receiptHandle": f"AQEB{message_id}==",
-        "body": text,
-        "attributes": {
-            "ApproximateReceiveCount": "1",
-            "SentTimestamp": "1750000000000",
-            "SenderId": "AIDAIENQZJOLO23YVJ4VO",
-            "ApproximateFirstReceiveTimestamp": "1750000000001",
-        },
-        "messageAttributes": attributes,
-        "md5OfBody": hashlib.md5(text.encode()).hexdigest(),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:cloudperf-reports",
-        "awsRegion": "eu-west-1",
-    }
-
-
 def _poison(report_id: str) -> bytes:
     """The issue's poison report: a count no store can add to."""
     report = make_report(report_id)
@@ -255,7 +221,7 @@ async def test_a_window_pushed_past_the_store_limits_fails_only_that_report() ->
     await store.ingest([ReportWindows(report_id="old", windows=[near])])
     bodies = [service.encode_report(make_report(rid, targets=1)) for rid in ("a", "b")]
     bodies.append(service.encode_report(make_report("c", targets=1, source="other")))
-    records = [_sqs_record(f"m-{i}", body) for i, body in enumerate(bodies)]
+    records = [sqs_record(f"m-{i}", body) for i, body in enumerate(bodies)]
 
     result = await service.ingest_sqs_records(store, records)
 
@@ -303,15 +269,15 @@ async def test_pushed_records_are_ingested_in_one_go_and_only_undecodable_ones_f
     odd.results[0].errors.append("a router said \uffff")  # SQS refuses U+FFFF
     odd_body = service.encode_report(odd)
     records = [
-        _sqs_record("m-plain", plain),
-        _sqs_record("m-odd", odd_body),
-        _sqs_record("m-junk", b"\xff\xfe not a report"),
-        _sqs_record("m-bad-b64", b"")
+        sqs_record("m-plain", plain),
+        sqs_record("m-odd", odd_body),
+        sqs_record("m-junk", b"\xff\xfe not a report"),
+        sqs_record("m-bad-b64", b"")
         | {
             "body": "%%%",
             "messageAttributes": {ENCODING_ATTRIBUTE: {"stringValue": "base64"}},
         },
-        _sqs_record("m-copy", plain),  # the queue delivered the same report twice
+        sqs_record("m-copy", plain),  # the queue delivered the same report twice
     ]
     assert records[1]["messageAttributes"][ENCODING_ATTRIBUTE]["stringValue"] == "base64"
 
@@ -328,8 +294,8 @@ async def test_pushed_records_are_ingested_in_one_go_and_only_undecodable_ones_f
 
 
 async def test_pushed_records_all_fail_when_the_store_is_unavailable() -> None:
-    records = [_sqs_record(f"m{i}", service.encode_report(make_report(f"r{i}"))) for i in range(3)]
-    records.append(_sqs_record("m-junk", b"junk"))
+    records = [sqs_record(f"m{i}", service.encode_report(make_report(f"r{i}"))) for i in range(3)]
+    records.append(sqs_record("m-junk", b"junk"))
 
     result = await service.ingest_sqs_records(_FlakyStore(), records)
 
@@ -352,8 +318,8 @@ async def test_a_reused_report_id_with_other_content_is_a_conflict_not_a_duplica
     pushed = await service.ingest_sqs_records(
         store,
         [
-            _sqs_record("m1", service.encode_report(first)),
-            _sqs_record("m2", service.encode_report(other)),
+            sqs_record("m1", service.encode_report(first)),
+            sqs_record("m2", service.encode_report(other)),
         ],
     )
     assert pushed.duplicates == ["same-id"] and pushed.conflicts == ["same-id"]
