@@ -17,8 +17,8 @@ from cloudperf_core.catalog import DiscoverySweep, Location
 from cloudperf_core.errors import BackendUnavailableError
 from cloudperf_core.models import StatsQuery
 from cloudperf_core.protocol import DiscoveryReport, QueuedDiscovery, QueuedLatency
+from tests.support.lambda_events import sqs_record
 from tests.support.probe_env import LAB_RANGE, discovery_job, latency_job, report_for
-from tests.unit.test_service import _sqs_record
 
 _json = msgspec.json.Encoder()
 NOW_MS = FakeClock().now_ms()
@@ -142,9 +142,9 @@ async def test_a_transient_catalogue_error_fails_the_batch_and_a_retry_stores_it
 async def test_pushed_sqs_records_carry_envelopes_too() -> None:
     store, catalog = InMemoryMeasurementStore(), await _catalog()
     records = [
-        _sqs_record("m-1", latency("p1:a")),
-        _sqs_record("m-2", discovery("p1:s", ["10.231.0.6"])),
-        _sqs_record("m-3", b'{"kind": "latency"}'),
+        sqs_record("m-1", latency("p1:a")),
+        sqs_record("m-2", discovery("p1:s", ["10.231.0.6"])),
+        sqs_record("m-3", b'{"kind": "latency"}'),
     ]
 
     result = await service.ingest_sqs_records(store, records, catalog=catalog, clock=FakeClock())
