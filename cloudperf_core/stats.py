@@ -46,6 +46,8 @@ __all__ = [
     "effective_counts",
     "loss_ratio",
     "percentile",
+    "stats_in_ms",
+    "us_to_ms",
 ]
 
 #: (LatencyStats field, quantile) of every percentile cloudperf reports.
@@ -86,6 +88,28 @@ def effective_counts(result: TargetResult) -> tuple[int | None, int | None]:
         if received is None:
             received = sum(1 for rtt in result.rtts_us if rtt is not None)
     return sent, received
+
+
+def us_to_ms(value_us: float | None) -> float | None:
+    """Microseconds to milliseconds, kept to microsecond precision (as the CLI prints)."""
+    return None if value_us is None else round(value_us / 1000.0, 3)
+
+
+def stats_in_ms(s: LatencyStats) -> dict[str, int | float | None]:
+    """The fields every view of merged stats shows (API rows, exports): counts, the loss
+    ratio to 6 places, RTTs in milliseconds as ``min_ms``, ``avg_ms`` .. ``p99_ms``."""
+    return {
+        "sent": s.sent,
+        "received": s.received,
+        "duplicates": s.duplicates,
+        "loss_ratio": None if s.loss_ratio is None else round(s.loss_ratio, 6),
+        "min_ms": us_to_ms(s.min_us),
+        "avg_ms": us_to_ms(s.mean_us),
+        "max_ms": us_to_ms(s.max_us),
+        "stddev_ms": us_to_ms(s.stddev_us),
+        "jitter_ms": us_to_ms(s.jitter_us),
+        **{f"{name[:-3]}_ms": us_to_ms(getattr(s, name)) for name, _ in PERCENTILES},
+    }
 
 
 def loss_ratio(sent: int | None, received: int | None) -> float | None:

@@ -18,6 +18,7 @@ from cloudperf_core.api.paging import DEFAULT_LIMIT, MAX_CURSOR_LEN, Limit
 from cloudperf_core.catalog import Location
 from cloudperf_core.limits import MAX_DURATION_S
 from cloudperf_core.models import GroupStats, LatencyStats, PlaceQuery
+from cloudperf_core.stats import stats_in_ms, us_to_ms
 
 __all__ = [
     "DEFAULT_RANGE_S",
@@ -126,11 +127,6 @@ def place_query(params: PlaceFilters, now_ms: int) -> PlaceQuery:
 # --- views ----------------------------------------------------------------------------------
 
 
-def us_to_ms(value_us: float | None) -> float | None:
-    """Microseconds to milliseconds, kept to microsecond precision (as the CLI prints)."""
-    return None if value_us is None else round(value_us / 1000.0, 3)
-
-
 class LatencyRow(msgspec.Struct, kw_only=True):
     """Merged stats of one (source, destination) group, RTTs in milliseconds.
 
@@ -167,20 +163,7 @@ def latency_row(group: GroupStats) -> LatencyRow:
         dest=group.dest,
         dest_name=group.dest_name,
         windows=group.windows,
-        sent=s.sent,
-        received=s.received,
-        duplicates=s.duplicates,
-        loss_ratio=None if s.loss_ratio is None else round(s.loss_ratio, 6),
-        min_ms=us_to_ms(s.min_us),
-        avg_ms=us_to_ms(s.mean_us),
-        max_ms=us_to_ms(s.max_us),
-        stddev_ms=us_to_ms(s.stddev_us),
-        jitter_ms=us_to_ms(s.jitter_us),
-        p50_ms=us_to_ms(s.p50_us),
-        p70_ms=us_to_ms(s.p70_us),
-        p90_ms=us_to_ms(s.p90_us),
-        p95_ms=us_to_ms(s.p95_us),
-        p99_ms=us_to_ms(s.p99_us),
+        **stats_in_ms(s),  # type: ignore[arg-type]  # the fields' own types, by name
     )
 
 

@@ -27,6 +27,7 @@ from cloudperf_core.errors import InvalidSpecError
 from cloudperf_core.models import GroupBy, Grouping, GroupStats, StatsQuery
 from cloudperf_core.ports import Catalog, MeasurementStore
 from cloudperf_core.service.queries import _place_index
+from cloudperf_core.stats import stats_in_ms
 from cloudperf_core.windows import group
 
 __all__ = [
@@ -41,7 +42,6 @@ __all__ = [
 ExportFormat = Literal["csv", "jsonl", "influx", "openmetrics"]
 EXPORT_FORMATS: tuple[ExportFormat, ...] = ("csv", "jsonl", "influx", "openmetrics")
 DEFAULT_SLICE_S = 3600
-_PERCENTILES = ("p50", "p70", "p90", "p95", "p99")
 
 
 class ExportRow(msgspec.Struct, kw_only=True):
@@ -74,10 +74,6 @@ class ExportRow(msgspec.Struct, kw_only=True):
 EXPORT_COLUMNS: tuple[str, ...] = ExportRow.__struct_fields__
 
 
-def _ms(value_us: float | None) -> float | None:
-    return None if value_us is None else round(value_us / 1000.0, 3)
-
-
 def _row(start_s: int, window_s: int, g: GroupStats) -> ExportRow:
     s = g.stats
     return ExportRow(
@@ -88,16 +84,7 @@ def _row(start_s: int, window_s: int, g: GroupStats) -> ExportRow:
         dest=g.dest,
         source_name=g.source_name,
         dest_name=g.dest_name,
-        sent=s.sent,
-        received=s.received,
-        duplicates=s.duplicates,
-        loss_ratio=None if s.loss_ratio is None else round(s.loss_ratio, 6),
-        min_ms=_ms(s.min_us),
-        avg_ms=_ms(s.mean_us),
-        max_ms=_ms(s.max_us),
-        stddev_ms=_ms(s.stddev_us),
-        jitter_ms=_ms(s.jitter_us),
-        **{f"{p}_ms": _ms(getattr(s, f"{p}_us")) for p in _PERCENTILES},
+        **stats_in_ms(s),  # type: ignore[arg-type]  # the fields' own types, by name
         windows=g.windows,
     )
 
